@@ -1,0 +1,205 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import type { CaConfig } from '../config/index.js';
+import { AgentError, errorMessage } from '../errors.js';
+import { formatDuration, type Logger } from '../log/index.js';
+import type { AgentMetrics } from '../metrics/index.js';
+import { type IstioCertificateRequest, type IstioCertificateResponse, type ProtoSchema, toStruct } from '../proto/index.js';
+
+/** Signs a CSR; returns the chain with the leaf first and the root last. */
+export interface CertificateSigner {
+  sign(csrPem: string, ttlSeconds: number, signal?: AbortSignal): Promise<string[]>;
+}
+
+// Istio's CA client retries these codes (grpc_retry with exponential backoff and jitter from 100 ms).
+const RETRYABLE = new Set([
+  grpc.status.CANCELLED,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.ABORTED,
+  grpc.status.INTERNAL,
+  grpc.status.UNAVAILABLE,
+]);
+const MAX_ATTEMPTS = 5;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_JITTER = 0.1;
+const CALL_TIMEOUT_MS = 30_000;
+const CSR = 'csr';
+
+export interface IstioCaClientDeps {
+  config: CaConfig;
+  /** PROV_CERT: cert-chain.pem + key.pem here authenticate the agent over mTLS when valid. */
+  provCertDir: string;
+  schema: ProtoSchema;
+  clock: Clock;
+  /** [citadelclient] */
+  log: Logger;
+  /** [ca] — the scope Istio's retry interceptor logs in. */
+  retryLog: Logger;
+  metrics?: AgentMetrics;
+  random?: () => number;
+}
+
+interface ClientCredentials {
+  privateKey: Buffer;
+  certChain: Buffer;
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number';
+}
+
+/**
+ * Client for istiod's `IstioCertificateService/CreateCertificate` (Citadel provider). Every call re-reads
+ * the bearer token and the provisioned client certificate, so that a VM whose token has expired or
+ * vanished renews over mTLS with the certificate it was issued before.
+ */
+export class IstioCaClient implements CertificateSigner {
+  readonly #deps: IstioCaClientDeps;
+  readonly #random: () => number;
+
+  constructor(deps: IstioCaClientDeps) {
+    this.#deps = deps;
+    this.#random = deps.random ?? Math.random;
+    if (deps.config.plaintext) {
+      deps.log.warn('Debug mode or IP-secure network', { addr: deps.config.address });
+    }
+  }
+
+  async sign(csrPem: string, ttlSeconds: number, signal?: AbortSignal): Promise<string[]> {
+    const { metrics, clock, retryLog, log } = this.#deps;
+    const client = await this.#newClient();
+    const started = clock.now();
+    let lastError: unknown;
+    try {
+      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        signal?.throwIfAborted();
+        metrics?.outgoingRequests.inc({ request_type: CSR });
+        try {
+          const response = await this.#call(client, csrPem, ttlSeconds);
+          metrics?.outgoingLatency.inc({ request_type: CSR }, clock.now() - started);
+          return parseChain(response);
+        } catch (err) {
+          lastError = err;
+          metrics?.failedOutgoingRequests.inc({ request_type: CSR });
+          if (!isServiceError(err) || !RETRYABLE.has(err.code) || attempt === MAX_ATTEMPTS) break;
+          const base = BACKOFF_BASE_MS * 2 ** (attempt - 1);
+          const delay = Math.round(base * (1 + BACKOFF_JITTER * (2 * this.#random() - 1)));
+          retryLog.info(`ca request failed, starting attempt ${attempt + 1} in ${formatDuration(delay)}`);
+          metrics?.outgoingRetries.inc({ request_type: CSR });
+          await clock.sleep(delay, signal);
+        }
+      }
+    } finally {
+      client.close();
+    }
+    const message = describeCaError(lastError);
+    log.error(`failed to sign CSR: ${message}`);
+    // Istio rebuilds its connection after a failure; we build a fresh client per signing round anyway.
+    log.info('recreated connection');
+    const code = isServiceError(lastError) && lastError.code === grpc.status.UNAUTHENTICATED ? 'CA_UNAUTHENTICATED' : 'CA_SIGN_FAILED';
+    throw new AgentError(code, `create certificate at ${this.#deps.config.address}: ${message}`, { cause: lastError });
+  }
+
+  #call(client: grpc.Client, csrPem: string, ttlSeconds: number): Promise<IstioCertificateResponse> {
+    return new Promise((resolve, reject) => {
+      void this.#metadata().then((metadata) => {
+        const request: IstioCertificateRequest = {
+          csr: csrPem,
+          validity_duration: ttlSeconds,
+          metadata: toStruct({ CertSigner: this.#deps.config.certSigner }),
+        };
+        const method = this.#deps.schema.caService.CreateCertificate;
+        client.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          metadata,
+          { deadline: Date.now() + CALL_TIMEOUT_MS },
+          (err, response) => (err || !response ? reject(err ?? new Error('empty response')) : resolve(response)),
+        );
+      }, reject);
+    });
+  }
+
+  async #metadata(): Promise<grpc.Metadata> {
+    const { config, log } = this.#deps;
+    const metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(config.headers)) metadata.set(key, value);
+    try {
+      const token = (await readFile(config.tokenPath, 'utf8')).trim();
+      if (token !== '') metadata.set('authorization', `Bearer ${token}`);
+    } catch (err) {
+      log.warn(`failed to fetch token from file: ${errorMessage(err)}`);
+    }
+    return metadata;
+  }
+
+  async #newClient(): Promise<grpc.Client> {
+    const { config } = this.#deps;
+    const options: grpc.ChannelOptions = {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+    };
+    if (config.plaintext) return new grpc.Client(config.address, grpc.credentials.createInsecure(), options);
+    let root: Buffer | null = null;
+    if (config.rootCertPath !== '') {
+      try {
+        root = await readFile(config.rootCertPath);
+      } catch (err) {
+        throw new AgentError('CA_ROOT_MISSING', `invalid config - ${config.address} missing a root certificate ${config.rootCertPath}`, {
+          cause: err,
+        });
+      }
+    }
+    const identity = await this.#clientCertificate();
+    options['grpc.ssl_target_name_override'] = config.serverName;
+    options['grpc.default_authority'] = config.serverName;
+    const credentials = grpc.credentials.createSsl(root, identity?.privateKey ?? null, identity?.certChain ?? null);
+    return new grpc.Client(config.address, credentials, options);
+  }
+
+  /** The provisioned certificate, if readable, parseable and unexpired (SPEC §3.2). */
+  async #clientCertificate(): Promise<ClientCredentials | undefined> {
+    const { provCertDir, log, clock } = this.#deps;
+    if (provCertDir === '') return undefined;
+    let certChain: Buffer;
+    let privateKey: Buffer;
+    try {
+      [certChain, privateKey] = await Promise.all([
+        readFile(path.join(provCertDir, 'cert-chain.pem')),
+        readFile(path.join(provCertDir, 'key.pem')),
+      ]);
+    } catch {
+      return undefined; // first start on a VM: nothing provisioned yet, the token is used
+    }
+    try {
+      const leaf = new X509Certificate(certChain);
+      if (Date.parse(leaf.validTo) <= clock.now()) {
+        log.warn('cert expired, using token instead');
+        return undefined;
+      }
+      return { certChain, privateKey };
+    } catch (err) {
+      log.warn(`cannot parse the cert chain, using token instead: ${errorMessage(err)}`);
+      return undefined;
+    }
+  }
+}
+
+function parseChain(response: IstioCertificateResponse): string[] {
+  const chain = response.cert_chain;
+  if (chain.length <= 1) throw new AgentError('CA_SIGN_FAILED', 'invalid empty CertChain');
+  return chain.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`));
+}
+
+function describeCaError(err: unknown): string {
+  if (isServiceError(err)) return `rpc error: code = ${grpc.status[err.code]} desc = ${err.details}`;
+  return errorMessage(err);
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { LogCapture } from '../../test/support/log-capture.js';
+import { formatDuration } from './duration.js';
+import { formatTimestamp } from './format.js';
+import { parseOutputLevels } from './logger.js';
+
+describe('log', () => {
+  it('prints Istio text lines: UTC time with microseconds, level, scope, message, key=value labels', async () => {
+    const capture = new LogCapture();
+    capture.root.scope('xdsproxy').info('connected to upstream XDS server: istiod.istio-system.svc:15012', { id: 1 });
+    await new Promise((r) => setImmediate(r));
+    const [line] = capture.lines;
+    assert.match(line ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\tinfo\txdsproxy\tconnected to upstream XDS server: istiod\.istio-system\.svc:15012\tid=1$/);
+  });
+
+  it('omits the scope column for the default scope and formats lists as Go does', async () => {
+    const capture = new LogCapture();
+    capture.root.scope('default').info('Proxy role', { ips: ['10.0.0.1', 'fd00::1'], type: 'sidecar' });
+    await new Promise((r) => setImmediate(r));
+    assert.match(capture.lines[0] ?? '', /\tinfo\tProxy role\tips=\[10\.0\.0\.1 fd00::1\] type=sidecar$/);
+  });
+
+  it('writes one JSON object per line with --log_as_json', async () => {
+    const capture = new LogCapture({ asJson: true });
+    capture.root.scope('sds').warn('failed to warm certificate: boom', { attempt: 2 });
+    await new Promise((r) => setImmediate(r));
+    const parsed = JSON.parse(capture.lines[0] ?? '{}') as Record<string, unknown>;
+    assert.equal(parsed['level'], 'warn');
+    assert.equal(parsed['scope'], 'sds');
+    assert.equal(parsed['msg'], 'failed to warm certificate: boom');
+    assert.equal(parsed['attempt'], '2');
+    assert.match(String(parsed['time']), /\.\d{6}Z$/);
+  });
+
+  it('filters per scope with --log_output_level', async () => {
+    const capture = new LogCapture({ outputLevel: 'default:warn,sds:debug' });
+    capture.root.scope('default').info('hidden');
+    capture.root.scope('sds').debug('shown');
+    capture.root.scope('cache').info('hidden too');
+    capture.root.scope('cache').warn('shown too');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      capture.lines.map((l) => l.split('\t').at(-1)),
+      ['shown', 'shown too'],
+    );
+  });
+
+  it('parses bare levels, all:<level> and rejects unknown levels', () => {
+    assert.equal(parseOutputLevels('debug').fallback, 'debug');
+    assert.equal(parseOutputLevels('all:error').byScope.get('grpc'), undefined);
+    assert.equal(parseOutputLevels('').byScope.get('grpc'), 'none');
+    assert.throws(() => parseOutputLevels('sds:verbose'), /invalid level "verbose" for scope "sds"/);
+  });
+
+  it('never prints a private key or a token, whatever the caller passes', async () => {
+    const capture = new LogCapture();
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
+    capture.root.scope('default').info(`token ${jwt}`, {
+      key: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n',
+      header: `Bearer ${jwt}`,
+    });
+    await new Promise((r) => setImmediate(r));
+    const line = capture.lines[0] ?? '';
+    assert.doesNotMatch(line, /MIIE|eyJhbGci/);
+    assert.match(line, /\[REDACTED PRIVATE KEY\]/);
+  });
+
+  it('formats durations like Go', () => {
+    assert.equal(formatDuration(0), '0s');
+    assert.equal(formatDuration(150), '150ms');
+    assert.equal(formatDuration(1500), '1.5s');
+    assert.equal(formatDuration(86_399_980), '23h59m59.98s');
+    assert.equal(formatDuration(61_000), '1m1s');
+  });
+
+  it('renders microsecond timestamps in UTC', () => {
+    assert.equal(formatTimestamp(Date.UTC(2026, 10, 21, 10, 56, 51, 123) * 1000 + 456), '2026-11-21T10:56:51.123456Z');
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * The only module that touches the process: argv, environment, signals, exit codes.
+ * `pilot-agent proxy` runs the agent; config mistakes print one line each and exit 64 (no stack trace).
+ */
+import os from 'node:os';
+import { Command, CommanderError } from 'commander';
+import { Agent } from './agent.js';
+import { proxyCommand, type ProxyCommandLine } from './cli/index.js';
+import { ConfigErrors, loadAgentConfig } from './config/index.js';
+import { errorMessage } from './errors.js';
+import { LogRoot } from './log/index.js';
+import { AGENT_VERSION, ISTIO_COMPAT_VERSION } from './version.js';
+
+const EXIT_CONFIG_ERROR = 64;
+// pilot-agent exits with -1 (255) when a command fails.
+const EXIT_FAILURE = 255;
+const SHUTDOWN_GRACE_MS = 25_000;
+
+async function runProxy(line: ProxyCommandLine): Promise<number> {
+  let log: LogRoot;
+  try {
+    log = new LogRoot(line.log);
+  } catch (err) {
+    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    return EXIT_CONFIG_ERROR;
+  }
+  const defaultLog = log.scope('default');
+  for (const [name, value] of line.printable) defaultLog.info(`FLAG: --${name}="${value}"`);
+  defaultLog.info(`Version ${AGENT_VERSION} (istio-vm-agent, pilot-agent ${ISTIO_COMPAT_VERSION} compatible)`);
+
+  let config;
+  try {
+    config = loadAgentConfig({
+      cwd: process.cwd(),
+      env: process.env,
+      flags: line.flags,
+      log: line.log,
+      proxyType: line.proxyType,
+      networkInterfaces: () => os.networkInterfaces(),
+      hostname: () => os.hostname().split('.')[0] ?? '',
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigErrors)) throw err;
+    for (const e of err.errors) process.stderr.write(`Error: ${e.message}\n`);
+    defaultLog.error(`failed to get proxy config: ${err.errors.length} error(s) in the configuration, see stderr`);
+    await log.close();
+    return EXIT_CONFIG_ERROR;
+  }
+  for (const notice of config.notices) defaultLog.info(notice);
+  for (const warning of config.warnings) defaultLog.warn(warning);
+
+  const shutdown = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    defaultLog.info(`Received ${signal}, shutting down`);
+    shutdown.abort(new Error(`received signal: ${signal}`));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  const agent = new Agent(config, { log });
+  try {
+    await agent.start(shutdown.signal);
+  } catch (err) {
+    defaultLog.error(`failed to start the agent: ${errorMessage(err)}`);
+    await agent.close();
+    await log.close();
+    return EXIT_FAILURE;
+  }
+  await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const forced = setTimeout(() => {
+    defaultLog.error('shutdown took too long, exiting');
+    process.exit(EXIT_FAILURE);
+  }, SHUTDOWN_GRACE_MS);
+  forced.unref();
+  await agent.close();
+  defaultLog.info('Agent has successfully terminated');
+  await log.close();
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let pending: Promise<number> = Promise.resolve(0);
+  const program = new Command('pilot-agent')
+    .description('Istio Pilot agent (istio-vm-agent): runs on a VM beside Envoy, or alone')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  program.addCommand(proxyCommand((line) => (pending = runProxy(line))));
+  program
+    .command('version')
+    .description('Prints out build version information')
+    .option('-s, --short', 'Use --short=false to generate full version information')
+    .allowUnknownOption(true)
+    .action(() => {
+      process.stdout.write(`istio-vm-agent version: ${AGENT_VERSION} (pilot-agent ${ISTIO_COMPAT_VERSION} compatible)\n`);
+    });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FAILURE;
+    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  return pending;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    process.exitCode = EXIT_FAILURE;
+  },
+);

@@ -1,0 +1,66 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The agent's own Prometheus metrics, named as pilot-agent registers them (prefix `istio_agent_`, no
+ * extra `_total`), on a registry owned by the composition root rather than prom-client's global one.
+ */
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly certExpirySeconds: Gauge<'resource_name'>;
+  readonly outgoingRequests: Counter<'request_type'>;
+  readonly failedOutgoingRequests: Counter<'request_type'>;
+  readonly outgoingRetries: Counter<'request_type'>;
+  readonly outgoingLatency: Counter<'request_type'>;
+  readonly fileSecretFailures: Counter;
+  #certExpiry: () => number | undefined = () => undefined;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.certExpirySeconds = new Gauge({
+      name: 'istio_agent_cert_expiry_seconds',
+      help: 'The time remaining, in seconds, before the certificate chain will expire. A negative value indicates the cert is expired.',
+      labelNames: ['resource_name'],
+      registers,
+      // Computed at scrape time, like Istio's, so the value counts down between rotations.
+      collect: () => {
+        const expiry = this.#certExpiry();
+        if (expiry !== undefined) this.certExpirySeconds.set({ resource_name: 'default' }, (expiry - Date.now()) / 1000);
+      },
+    });
+    this.outgoingRequests = new Counter({
+      name: 'istio_agent_num_outgoing_requests',
+      help: 'Number of total outgoing requests (e.g. to a token exchange server, CA, etc.)',
+      labelNames: ['request_type'],
+      registers,
+    });
+    this.failedOutgoingRequests = new Counter({
+      name: 'istio_agent_num_failed_outgoing_requests',
+      help: 'Number of failed outgoing requests (e.g. to a token exchange server, CA, etc.)',
+      labelNames: ['request_type'],
+      registers,
+    });
+    this.outgoingRetries = new Counter({
+      name: 'istio_agent_num_outgoing_retries',
+      help: 'Number of outgoing retry requests (e.g. to a token exchange server, CA, etc.)',
+      labelNames: ['request_type'],
+      registers,
+    });
+    this.outgoingLatency = new Counter({
+      name: 'istio_agent_outgoing_latency',
+      help: 'The latency of outgoing requests (e.g. to a token exchange server, CA, etc.) in milliseconds.',
+      labelNames: ['request_type'],
+      registers,
+    });
+    this.fileSecretFailures = new Counter({
+      name: 'istio_agent_num_file_secret_failures_total',
+      help: 'Number of times secret generation failed for files',
+      registers,
+    });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'istio_agent_' });
+  }
+
+  /** Registers where the current workload certificate's expiry (epoch ms) comes from. */
+  trackCertExpiry(provider: () => number | undefined): void {
+    this.#certExpiry = provider;
+  }
+}

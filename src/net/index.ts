@@ -1,0 +1,1 @@
+export { bindUnixSocket, isSocketLive, shutdownServer } from './unix-socket.js';
