@@ -8,14 +8,17 @@ export interface Any {
   value: Buffer;
 }
 
-/** google.protobuf.Value, as protobufjs represents it. */
+/**
+ * google.protobuf.Value, as protobufjs represents it: its bundled well-known types always win over any
+ * .proto file and name Struct's fields in camelCase, even when everything else keeps proto case.
+ */
 export interface StructValue {
-  null_value?: number | string;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: Struct;
-  list_value?: { values: StructValue[] };
+  nullValue?: number | string;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: Struct;
+  listValue?: { values: StructValue[] };
 }
 
 export interface Struct {
@@ -115,12 +118,12 @@ export function toStruct(value: Record<string, JsonLike>): Struct {
 }
 
 function toStructValue(value: JsonLike): StructValue {
-  if (value === null) return { null_value: 0 };
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map(toStructValue) } };
-  return { struct_value: toStruct(value) };
+  if (value === null) return { nullValue: 0 };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(toStructValue) } };
+  return { structValue: toStruct(value) };
 }
 
 /** google.protobuf.Struct → plain JSON. */
@@ -131,10 +134,10 @@ export function fromStruct(struct: Struct | null | undefined): Record<string, Js
 }
 
 function fromStructValue(value: StructValue): JsonLike {
-  if (value.string_value !== undefined && value.string_value !== null) return value.string_value;
-  if (value.number_value !== undefined && value.number_value !== null) return value.number_value;
-  if (value.bool_value !== undefined && value.bool_value !== null) return value.bool_value;
-  if (value.struct_value) return fromStruct(value.struct_value);
-  if (value.list_value) return (value.list_value.values ?? []).map(fromStructValue);
+  if (value.stringValue !== undefined && value.stringValue !== null) return value.stringValue;
+  if (value.numberValue !== undefined && value.numberValue !== null) return value.numberValue;
+  if (value.boolValue !== undefined && value.boolValue !== null) return value.boolValue;
+  if (value.structValue) return fromStruct(value.structValue);
+  if (value.listValue) return (value.listValue.values ?? []).map(fromStructValue);
   return null;
 }

@@ -1,0 +1,134 @@
+/**
+ * `npm run bench`: figures, not pass/fail. Everything is measured side by side in this one run, because
+ * these machines are noisy: compare the rows, don't read absolute numbers against another day's.
+ *
+ *  - CSR + issuance latency, RSA 2048 vs ECDSA P-256 (key+CSR generation, and the CreateCertificate call
+ *    to the local control plane over TLS).
+ *  - Process start → first certificate served over SDS, for the built bundle (dist/) and for tsx from
+ *    source, and the agent's RSS once it is serving.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { generateKeyAndCsr, IstioCaClient, type KeyAlgorithm } from '../src/ca/index.js';
+import { systemClock } from '../src/clock.js';
+import { LogRoot } from '../src/log/index.js';
+import { LocalControlPlane } from '../src/localmesh/index.js';
+import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
+import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
+import { Writable } from 'node:stream';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 10);
+
+function stats(samples: number[]): { mean: number; p50: number; max: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+  return { mean, p50: sorted[Math.floor(sorted.length / 2)] ?? NaN, max: sorted.at(-1) ?? NaN };
+}
+
+function row(label: string, s: { mean: number; p50: number; max: number }, unit = 'ms'): string {
+  return `${label.padEnd(44)} mean ${s.mean.toFixed(1).padStart(8)} ${unit}   p50 ${s.p50.toFixed(1).padStart(8)} ${unit}   max ${s.max.toFixed(1).padStart(8)} ${unit}`;
+}
+
+const quiet = new LogRoot({ asJson: false, outputLevel: 'all:none', target: 'stdout' }, new Writable({ write: (_c, _e, done) => done() }));
+const schema = new ProtoSchema();
+const cp = new LocalControlPlane({ schema });
+await cp.start();
+const work = mkdtempSync(path.join(os.tmpdir(), 'ivma-bench-'));
+
+async function issuance(algorithm: KeyAlgorithm): Promise<{ csr: number[]; sign: number[] }> {
+  const dir = mkdtempSync(path.join(work, 'ca-'));
+  writeVmFiles(dir, { rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+  const client = new IstioCaClient({
+    config: {
+      address: cp.address,
+      plaintext: false,
+      rootCertPath: path.join(dir, 'etc/certs/root-cert.pem'),
+      serverName: 'istiod.istio-system.svc',
+      tokenPath: path.join(dir, 'var/run/secrets/tokens/istio-token'),
+      headers: { ClusterID: 'Kubernetes' },
+      provider: 'Citadel',
+      certSigner: '',
+    },
+    provCertDir: '',
+    schema,
+    clock: systemClock,
+    log: quiet.scope('citadelclient'),
+    retryLog: quiet.scope('ca'),
+  });
+  const csr: number[] = [];
+  const sign: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    let t = performance.now();
+    const { csrPem } = await generateKeyAndCsr({ spiffeId: 'spiffe://cluster.local/ns/istio-demo/sa/vm', algorithm, pkcs8: false });
+    csr.push(performance.now() - t);
+    t = performance.now();
+    await client.sign(csrPem, 3600);
+    sign.push(performance.now() - t);
+  }
+  return { csr, sign };
+}
+
+async function startToFirstCert(command: string[]): Promise<{ ms: number; rssKb: number }> {
+  const vm = mkdtempSync(path.join(work, 'vm-'));
+  writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+  const started = performance.now();
+  const agent = spawn(process.execPath, [...command, 'proxy'], { cwd: vm, env: { PATH: process.env['PATH'] ?? '', CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1' }, stdio: 'ignore' });
+  const socket = path.join(vm, 'var/run/secrets/workload-spiffe-uds/socket');
+  const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
+  const method = schema.sdsService.StreamSecrets;
+  const ms = await new Promise<number>((resolve) => {
+    const attempt = () => {
+      const call = client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(method.path, method.requestSerialize, method.responseDeserialize);
+      call.on('data', () => {
+        resolve(performance.now() - started);
+        call.cancel();
+      });
+      call.on('error', () => setTimeout(attempt, 5));
+      call.write({ version_info: '', node: { id: 'bench', cluster: 'bench' }, resource_names: ['default'], type_url: SECRET_TYPE_URL, response_nonce: '', error_detail: null });
+    };
+    attempt();
+  });
+  const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  client.close();
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent.once('exit', r));
+  return { ms, rssKb };
+}
+
+console.log(`istio-vm-agent benchmarks (${ROUNDS} rounds each; node ${process.version}; ${os.cpus().length} cores)\n`);
+console.log('Key + CSR generation and issuance (CreateCertificate over TLS to the local control plane)');
+const rsa = await issuance({ kind: 'RSA', bits: 2048 });
+const ec = await issuance({ kind: 'EC', curve: 'P256' });
+console.log(row('RSA 2048 key + CSR', stats(rsa.csr)));
+console.log(row('ECDSA P-256 key + CSR', stats(ec.csr)));
+console.log(row('CreateCertificate (RSA CSR)', stats(rsa.sign)));
+console.log(row('CreateCertificate (ECDSA CSR)', stats(ec.sign)));
+console.log(`ratio RSA/ECDSA total issuance latency: ${((stats(rsa.csr).mean + stats(rsa.sign).mean) / (stats(ec.csr).mean + stats(ec.sign).mean)).toFixed(1)}x\n`);
+
+console.log('Process start → first certificate served over SDS (RSA, default settings), and RSS then');
+execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/build.ts')], { stdio: 'ignore' });
+const variants: [string, string[]][] = [
+  ['built bundle (node dist/pilot-agent.js)', [path.join(root, 'dist/pilot-agent.js')]],
+  ['from source (node --import tsx src/main.ts)', ['--import', 'tsx', path.join(root, 'src/main.ts')]],
+];
+const startRounds = Math.max(3, Math.floor(ROUNDS / 2));
+for (const [label, command] of variants) {
+  const times: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < startRounds; i++) {
+    const r = await startToFirstCert(command);
+    times.push(r.ms);
+    rss.push(r.rssKb / 1024);
+  }
+  console.log(row(label, stats(times)));
+  console.log(row('  agent RSS once serving', stats(rss), 'MB'));
+}
+
+await cp.close();
+rmSync(work, { recursive: true, force: true });

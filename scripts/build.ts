@@ -1,0 +1,34 @@
+/**
+ * `npm run build`: bundles the agent into dist/pilot-agent.js (one ESM file, Node 20) and writes the
+ * protobuf schema it speaks as a precompiled JSON descriptor beside it, so the built agent neither
+ * parses .proto files at start-up nor needs @grpc/grpc-js-xds installed.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { loadSchema } from '../src/proto/schema.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+mkdirSync(dist, { recursive: true });
+
+const started = performance.now();
+await build({
+  entryPoints: [path.join(root, 'src/main.ts')],
+  outfile: path.join(dist, 'pilot-agent.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  // Bundled CommonJS dependencies still call require(): give the ESM bundle one.
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
+chmodSync(path.join(dist, 'pilot-agent.js'), 0o755);
+writeFileSync(path.join(dist, 'protos.json'), JSON.stringify(loadSchema().toJSON()));
+console.log(`built dist/pilot-agent.js and dist/protos.json in ${Math.round(performance.now() - started)} ms`);

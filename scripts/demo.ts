@@ -1,0 +1,104 @@
+/**
+ * `npm run demo`: the agent against the embedded local control plane, on this machine, unprivileged.
+ *
+ *  1. starts the local control plane (CA + ADS over TLS on 127.0.0.1),
+ *  2. lays out the files `istioctl x workload entry configure` writes, in a temporary directory that
+ *     stands in for the VM's `/` (cluster.env, mesh config, root-cert.pem, istio-token),
+ *  3. runs the real agent (`pilot-agent proxy`) there, its Istio-format log on this terminal,
+ *  4. plays Envoy's part: asks the agent's SDS socket for `default` and `ROOTCA` and prints what it got.
+ *
+ * It keeps running (certificates rotate every SECRET_TTL/2) until Ctrl-C; `--once` stops after step 4.
+ * The local control plane is a development/test stand-in for istiod, not a replacement for it.
+ */
+import { X509Certificate } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { LocalControlPlane } from '../src/localmesh/index.js';
+import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
+import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const once = process.argv.includes('--once');
+const ttl = process.env['SECRET_TTL'] ?? (once ? '24h' : '60s');
+
+function say(text: string): void {
+  process.stderr.write(`\x1b[36m[demo]\x1b[0m ${text}\n`);
+}
+
+const cp = new LocalControlPlane();
+await cp.start();
+say(`local control plane (CA + ADS, TLS) listening on ${cp.address}, trust domain ${cp.trustDomain}`);
+
+const vm = mkdtempSync(path.join(os.tmpdir(), 'istio-vm-demo-'));
+const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm', ttlSeconds: 3600 });
+writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token });
+say(`VM files written under ${vm} (cluster.env, etc/istio/config/mesh, etc/certs/root-cert.pem, istio-token)`);
+
+const agent = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'proxy'], {
+  cwd: vm,
+  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+
+let finished = false;
+async function finish(code: number): Promise<void> {
+  if (finished) return;
+  finished = true;
+  if (agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+  }
+  await cp.close();
+  rmSync(vm, { recursive: true, force: true });
+  process.exit(code);
+}
+process.on('SIGINT', () => void finish(0));
+process.on('SIGTERM', () => void finish(0));
+agent.once('exit', (code) => {
+  if (!finished) {
+    say(`agent exited with code ${code}`);
+    void finish(code ?? 1);
+  }
+});
+
+// Play Envoy: one SDS stream per secret, as Envoy opens them.
+const schema = new ProtoSchema();
+const socket = path.join(vm, 'var/run/secrets/workload-spiffe-uds/socket');
+const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
+const node = { id: `sidecar~127.0.0.1~demo.istio-demo~istio-demo.svc.cluster.local`, cluster: 'nginx.istio-demo' };
+const seen = new Set<string>();
+
+function watch(name: string): void {
+  const method = schema.sdsService.StreamSecrets;
+  const call = client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(method.path, method.requestSerialize, method.responseDeserialize);
+  call.on('data', (response: DiscoveryResponse) => {
+    for (const any of response.resources) {
+      const secret = schema.secret.decode(any.value);
+      const pem = secret.tls_certificate?.certificate_chain?.inline_bytes ?? secret.validation_context?.trusted_ca?.inline_bytes;
+      const cert = pem ? new X509Certificate(pem) : undefined;
+      say(`Envoy received SDS secret "${secret.name}": ${cert ? `serial ${cert.serialNumber}, ${cert.subjectAltName ?? cert.subject.replace(/\n/g, ', ')}, valid until ${cert.validTo}` : 'empty'}`);
+      seen.add(secret.name);
+    }
+    call.write({ version_info: response.version_info, node: null, resource_names: [name], type_url: SECRET_TYPE_URL, response_nonce: response.nonce, error_detail: null });
+    if (once && seen.has('default') && seen.has('ROOTCA')) {
+      say(`certificate issued by the local control plane and served over SDS: demo complete`);
+      call.cancel();
+      client.close();
+      void finish(0);
+    }
+  });
+  call.on('error', () => {
+    // The socket is not there yet, or the agent is restarting: Envoy retries, and so do we.
+    if (!finished) setTimeout(() => watch(name), 500).unref();
+  });
+  call.write({ version_info: '', node, resource_names: [name], type_url: SECRET_TYPE_URL, response_nonce: '', error_detail: null });
+}
+setTimeout(() => {
+  watch('default');
+  watch('ROOTCA');
+}, 300);
+if (!once) say(`running; certificates rotate every ${ttl} / 2. Ctrl-C to stop.`);

@@ -1,0 +1,489 @@
+import * as grpc from '@grpc/grpc-js';
+import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../clock.js';
+import { AgentError, errorMessage } from '../errors.js';
+import type { Component } from '../lifecycle.js';
+import type { Logger } from '../log/index.js';
+import {
+  ProtoSchema,
+  fromStruct,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  type IstioCertificateRequest,
+  type IstioCertificateResponse,
+  type JsonLike,
+} from '../proto/index.js';
+import { AdsServer, type AdsNodeRecord, type AdsRequestRecord, type AdsResponseRecord, type XdsResource } from './ads-server.js';
+import { AuthenticationError, Authenticator, CLUSTER_ID_METADATA, metadataString, type AuthMethod } from './authenticator.js';
+import { CaAuthority, CsrError, spiffeUri, type CaState, type RootKeyAlgorithm, type ServingCertificate } from './ca-authority.js';
+import { TokenAuthority, type TokenRequest } from './jwt.js';
+import { StaticCertificateProvider } from './static-certificate-provider.js';
+import { Waiters } from './waiters.js';
+
+export const DEFAULT_SERVER_NAMES: readonly string[] = ['istiod.istio-system.svc', 'istiod.istio-system.svc.cluster.local', 'localhost'];
+/** istiod's default maximum workload certificate TTL (90 days). */
+export const DEFAULT_MAX_CERT_TTL_SECONDS = 90 * 24 * 3600;
+/** istiod's default workload certificate TTL, used when a request asks for none. */
+export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
+const DEFAULT_WAIT_MS = 10_000;
+
+/** Everything needed to rebuild the same CA and token issuer in another control plane instance. */
+export interface LocalControlPlaneState extends CaState {
+  /** PKCS#8 PEM of the JWT signing key (P-256). */
+  readonly tokenKeyPem?: string;
+}
+
+export interface LocalControlPlaneOptions {
+  /** Listen address; default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0 (ephemeral). After the first start the bound port is kept for later starts. */
+  readonly port?: number;
+  /** Default `cluster.local`. */
+  readonly trustDomain?: string;
+  /** The cluster ID a JWT caller must send as `ClusterID` metadata; default `Kubernetes`. */
+  readonly clusterId?: string;
+  /** Caps the requested certificate validity; default 90 days. */
+  readonly maxCertTtlSeconds?: number;
+  /** DNS SANs of the serving certificate (127.0.0.1 and ::1 are always added). */
+  readonly serverNames?: readonly string[];
+  readonly log?: Logger;
+  readonly schema?: ProtoSchema;
+  /** Default RSA (2048), like istiod's self-signed root. */
+  readonly rootKeyAlgorithm?: RootKeyAlgorithm;
+  /** Root CA (and token key) from `exportState()` of an earlier instance. */
+  readonly state?: LocalControlPlaneState;
+  readonly clock?: Clock;
+}
+
+export interface IssuedCertificate {
+  /** The SPIFFE URI certified, `spiffe://<td>/ns/<ns>/sa/<sa>`. */
+  readonly identity: string;
+  readonly authMethod: AuthMethod;
+  /** Upper-case hex. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly certPem: string;
+}
+
+/** One CreateCertificate call, successful or not. */
+export interface CaCallRecord {
+  readonly code: status;
+  readonly details: string;
+  readonly identity?: string;
+  readonly authMethod?: AuthMethod;
+  /** `clusterid` metadata ('' if absent). */
+  readonly clusterId: string;
+  readonly requestedTtlSeconds: number;
+  /** Request metadata (the agent sends `{"CertSigner": ...}`). */
+  readonly metadata: Readonly<Record<string, JsonLike>>;
+  readonly at: Date;
+}
+
+interface Materials {
+  readonly ca: CaAuthority;
+  readonly tokens: TokenAuthority;
+  readonly authenticator: Authenticator;
+  readonly serving: ServingCertificate;
+}
+
+interface CsrRejection {
+  readonly code: status;
+  readonly details: string;
+}
+
+function statusError(code: status, details: string): Partial<grpc.StatusObject> & Error {
+  return Object.assign(new Error(details), { code, details });
+}
+
+function silentLogger(): Logger {
+  const log: Logger = {
+    scopeName: 'localmesh',
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    isEnabled: () => false,
+    scope: () => log,
+  };
+  return log;
+}
+
+/**
+ * A small control plane for development and tests, NOT for production: it speaks istiod's real
+ * protocols on one TLS port, as istiod does on 15012:
+ *
+ * - `istio.v1.auth.IstioCertificateService/CreateCertificate`, authenticating the caller by a client
+ *   certificate it issued or by a JWT it signed (with `ClusterID` metadata), and certifying that
+ *   identity whatever the CSR asks for;
+ * - `envoy.service.discovery.v3.AggregatedDiscoveryService`, SotW and Delta, serving whatever
+ *   resources a test sets.
+ *
+ * Its root CA is generated (or taken from `state`) once per instance, so `close()` then `start()`
+ * serves the same root on the same port, as a restarted istiod would. Tests steer it with
+ * `issueToken`, `setCaAvailable`, `rejectNextCsr`, `setResources`, `dropStreams` and the `waitFor*`
+ * methods; pending waits are rejected by `close()`.
+ */
+export class LocalControlPlane implements Component {
+  readonly name = 'localmesh';
+  readonly trustDomain: string;
+  readonly clusterId: string;
+  readonly #host: string;
+  readonly #initialPort: number;
+  readonly #maxCertTtlSeconds: number;
+  readonly #serverNames: readonly string[];
+  readonly #log: Logger;
+  readonly #schema: ProtoSchema;
+  readonly #rootKeyAlgorithm: RootKeyAlgorithm;
+  readonly #state: LocalControlPlaneState | undefined;
+  readonly #clock: Clock;
+  readonly #waiters = new Waiters();
+  readonly #ads: AdsServer;
+  readonly #issued: IssuedCertificate[] = [];
+  readonly #caCalls: CaCallRecord[] = [];
+  readonly #csrRejections: CsrRejection[] = [];
+  #materials?: Promise<Materials>;
+  #resolved?: Materials;
+  #boundPort?: number;
+  #server?: grpc.Server;
+  #starting?: Promise<void>;
+  #closed?: Promise<void>;
+  #isCaAvailable = true;
+
+  constructor(options: LocalControlPlaneOptions = {}) {
+    this.#host = options.host ?? '127.0.0.1';
+    this.#initialPort = options.port ?? 0;
+    this.trustDomain = options.trustDomain ?? 'cluster.local';
+    this.clusterId = options.clusterId ?? 'Kubernetes';
+    this.#maxCertTtlSeconds = options.maxCertTtlSeconds ?? DEFAULT_MAX_CERT_TTL_SECONDS;
+    this.#serverNames = options.serverNames ?? DEFAULT_SERVER_NAMES;
+    this.#log = options.log?.scope('localmesh') ?? silentLogger();
+    this.#schema = options.schema ?? new ProtoSchema();
+    this.#rootKeyAlgorithm = options.rootKeyAlgorithm ?? 'RSA';
+    this.#state = options.state;
+    this.#clock = options.clock ?? systemClock;
+    this.#ads = new AdsServer({ log: this.#log, onChange: () => this.#waiters.notify() });
+  }
+
+  /** The bound port; stays the same across restarts. */
+  get port(): number {
+    if (this.#boundPort === undefined) throw new Error('local control plane has not been started');
+    return this.#boundPort;
+  }
+
+  /** `localhost:<port>`: the agent then verifies the server as `istiod.istio-system.svc`, as with istiod. */
+  get address(): string {
+    return `localhost:${this.port}`;
+  }
+
+  get isServing(): boolean {
+    return this.#server !== undefined;
+  }
+
+  /** The root certificate (PEM); available once `start()` (or `issueToken()`) has run. */
+  get rootCertPem(): string {
+    if (!this.#resolved) throw new Error('local control plane has not been started');
+    return this.#resolved.ca.rootCertPem;
+  }
+
+  exportState(): LocalControlPlaneState {
+    if (!this.#resolved) throw new Error('local control plane has not been started');
+    return { ...this.#resolved.ca.exportState(), tokenKeyPem: this.#resolved.tokens.exportKeyPem() };
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.#server || this.#starting) throw new Error('local control plane is already started');
+    // Both fields change before the first await, so a close() racing this start sees it and waits.
+    const previousClose = this.#closed;
+    this.#closed = undefined;
+    const starting = (async () => {
+      await previousClose;
+      await this.#listen(signal);
+    })();
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      if (this.#starting === starting) this.#starting = undefined;
+    }
+  }
+
+  close(): Promise<void> {
+    return (this.#closed ??= this.#shutdown());
+  }
+
+  // ---- CA test controls ----
+
+  /** A service-account JWT this control plane accepts (audience `istio-ca` unless overridden). */
+  async issueToken(request: TokenRequest): Promise<string> {
+    const { tokens } = await this.#ensureMaterials();
+    return tokens.issue(request, this.#now());
+  }
+
+  /** While false, CreateCertificate fails with UNAVAILABLE. */
+  setCaAvailable(isAvailable: boolean): void {
+    this.#isCaAvailable = isAvailable;
+  }
+
+  /** Fails the next authenticated CreateCertificate with `code` (default INTERNAL). Calls queue up. */
+  rejectNextCsr(code: status = status.INTERNAL, details = 'CSR signing error (rejected by test control)'): void {
+    this.#csrRejections.push({ code, details });
+  }
+
+  get issued(): readonly IssuedCertificate[] {
+    return this.#issued;
+  }
+
+  get caCalls(): readonly CaCallRecord[] {
+    return this.#caCalls;
+  }
+
+  /** Resolves with the issuance record once at least `count` certificates have been issued. */
+  waitForIssued(count: number, timeoutMs = DEFAULT_WAIT_MS): Promise<IssuedCertificate[]> {
+    return this.#waiters.wait(
+      () => (this.#issued.length >= count ? [...this.#issued] : undefined),
+      timeoutMs,
+      `${count} issued certificate(s) (have ${this.#issued.length})`,
+    );
+  }
+
+  // ---- ADS test controls ----
+
+  /** Replaces the resources of one type and pushes them to every stream subscribed to it. */
+  setResources(typeUrl: string, resources: readonly XdsResource[]): void {
+    this.#ads.setResources(typeUrl, resources);
+  }
+
+  getResources(typeUrl: string): XdsResource[] | undefined {
+    return this.#ads.getResources(typeUrl);
+  }
+
+  /** Every node that opened an ADS stream, in order (including streams since closed). */
+  get nodes(): readonly AdsNodeRecord[] {
+    return this.#ads.nodes;
+  }
+
+  /** Nodes of the ADS streams open now. */
+  get connectedNodes(): readonly AdsNodeRecord[] {
+    return this.#ads.connectedNodes;
+  }
+
+  get requests(): readonly AdsRequestRecord[] {
+    return this.#ads.requests;
+  }
+
+  get responses(): readonly AdsResponseRecord[] {
+    return this.#ads.responses;
+  }
+
+  /** Ends every ADS stream with UNAVAILABLE; returns how many were open. */
+  dropStreams(): number {
+    return this.#ads.dropStreams();
+  }
+
+  /** Resolves with the earliest recorded ADS request matching `predicate`. */
+  waitForRequest(predicate: (request: AdsRequestRecord) => boolean, timeoutMs = DEFAULT_WAIT_MS): Promise<AdsRequestRecord> {
+    return this.#waiters.wait(() => this.#ads.requests.find(predicate), timeoutMs, 'a matching ADS request');
+  }
+
+  /** Resolves with the earliest recorded node matching `predicate` (default: any). */
+  waitForNode(predicate: (node: AdsNodeRecord) => boolean = () => true, timeoutMs = DEFAULT_WAIT_MS): Promise<AdsNodeRecord> {
+    return this.#waiters.wait(() => this.#ads.nodes.find(predicate), timeoutMs, 'a matching ADS node');
+  }
+
+  /** Resolves once the latest response of `typeUrl` has been ACKed on its stream. */
+  waitForAck(typeUrl: string, timeoutMs = DEFAULT_WAIT_MS): Promise<AdsRequestRecord> {
+    return this.#waitForReply(typeUrl, 'isAck', timeoutMs);
+  }
+
+  /** Resolves once the latest response of `typeUrl` has been NACKed on its stream. */
+  waitForNack(typeUrl: string, timeoutMs = DEFAULT_WAIT_MS): Promise<AdsRequestRecord> {
+    return this.#waitForReply(typeUrl, 'isNack', timeoutMs);
+  }
+
+  #waitForReply(typeUrl: string, kind: 'isAck' | 'isNack', timeoutMs: number): Promise<AdsRequestRecord> {
+    const find = (): AdsRequestRecord | undefined => {
+      const latest = this.#ads.responses.findLast((response) => response.typeUrl === typeUrl);
+      if (!latest) return undefined;
+      return this.#ads.requests.find((r) => r[kind] && r.stream === latest.stream && r.typeUrl === typeUrl && r.nonce === latest.nonce);
+    };
+    return this.#waiters.wait(find, timeoutMs, `${kind === 'isAck' ? 'ACK' : 'NACK'} of ${typeUrl}`);
+  }
+
+  // ---- internals ----
+
+  #now(): Date {
+    return new Date(this.#clock.now());
+  }
+
+  #ensureMaterials(): Promise<Materials> {
+    this.#materials ??= this.#createMaterials().then(
+      (materials) => (this.#resolved = materials),
+      (err: unknown) => {
+        this.#materials = undefined;
+        throw err;
+      },
+    );
+    return this.#materials;
+  }
+
+  async #createMaterials(): Promise<Materials> {
+    const now = this.#now();
+    const ca = this.#state
+      ? await CaAuthority.fromState(this.#state)
+      : await CaAuthority.create({ trustDomain: this.trustDomain, keyAlgorithm: this.#rootKeyAlgorithm, now });
+    const tokens = await TokenAuthority.create(this.#state?.tokenKeyPem);
+    const serving = await ca.issueServingCertificate({ dnsNames: this.#serverNames, ips: ['127.0.0.1', '::1'], now });
+    const authenticator = new Authenticator({ ca, tokens, trustDomain: this.trustDomain, clusterId: this.clusterId });
+    return { ca, tokens, authenticator, serving };
+  }
+
+  async #listen(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    const materials = await this.#ensureMaterials();
+    signal?.throwIfAborted();
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+    server.addService(this.#schema.caService, {
+      CreateCertificate: (
+        call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
+        callback: sendUnaryData<IstioCertificateResponse>,
+      ) => {
+        this.#createCertificate(materials, call, callback).catch((err: unknown) => {
+          this.#log.error('CreateCertificate handler failed', { error: errorMessage(err) });
+        });
+      },
+    });
+    server.addService(this.#schema.adsService, {
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.#serveAds(materials, 'sotw', call),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => this.#serveAds(materials, 'delta', call),
+    });
+    const provider = new StaticCertificateProvider(Buffer.from(materials.ca.rootCertPem), {
+      certificate: Buffer.from(materials.serving.certPem),
+      privateKey: Buffer.from(materials.serving.keyPem),
+    });
+    // One provider serves both roles; grpc-js's argument order for the two is easy to get wrong.
+    const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+    const port = this.#boundPort ?? this.#initialPort;
+    const target = `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${port}`;
+    let boundPort: number;
+    try {
+      boundPort = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+      );
+    } catch (err) {
+      server.forceShutdown();
+      throw new AgentError('SOCKET_LISTEN_FAILED', `local control plane: failed to listen on ${target}: ${errorMessage(err)}`, { cause: err });
+    }
+    this.#server = server;
+    this.#boundPort = boundPort;
+    this.#log.info('local control plane listening', { address: `${this.#host}:${boundPort}`, trustDomain: this.trustDomain, clusterId: this.clusterId });
+    if (signal?.aborted) {
+      await this.#stopServer();
+      signal.throwIfAborted();
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
+    this.#waiters.rejectAll(new Error('local control plane closed'));
+    await this.#stopServer();
+  }
+
+  async #stopServer(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    this.#ads.dropStreams('local control plane shutting down');
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      // tryShutdown's callback fires once listeners and sessions are gone; forceShutdown makes that
+      // immediate instead of waiting for clients, whose ADS streams would never end by themselves.
+      server.tryShutdown(() => resolve());
+      server.forceShutdown();
+    });
+    this.#log.info('local control plane stopped', { port: this.#boundPort });
+  }
+
+  #serveAds(
+    materials: Materials,
+    kind: 'sotw' | 'delta',
+    call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> | ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
+  ): void {
+    this.#authenticateAds(materials, kind, call).catch((err: unknown) => {
+      this.#log.error('ADS handler failed', { error: errorMessage(err) });
+      call.emit('error', statusError(status.INTERNAL, errorMessage(err)));
+    });
+  }
+
+  async #authenticateAds(
+    materials: Materials,
+    kind: 'sotw' | 'delta',
+    call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> | ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
+  ): Promise<void> {
+    let caller;
+    try {
+      caller = await materials.authenticator.authenticate(call, this.#now());
+    } catch (err) {
+      const details = err instanceof AuthenticationError ? err.message : `authentication error: ${errorMessage(err)}`;
+      this.#log.debug('ads stream rejected', { error: details });
+      call.emit('error', statusError(err instanceof AuthenticationError ? status.UNAUTHENTICATED : status.INTERNAL, details));
+      return;
+    }
+    if (call.cancelled || !this.#server) {
+      if (!call.cancelled) call.emit('error', statusError(status.UNAVAILABLE, 'local control plane shutting down'));
+      return;
+    }
+    if (kind === 'sotw') this.#ads.serveSotw(call as ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, caller);
+    else this.#ads.serveDelta(call as ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, caller);
+  }
+
+  async #createCertificate(
+    materials: Materials,
+    call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
+    callback: sendUnaryData<IstioCertificateResponse>,
+  ): Promise<void> {
+    const request = call.request;
+    const now = this.#now();
+    const base = {
+      clusterId: metadataString(call.metadata, CLUSTER_ID_METADATA) ?? '',
+      requestedTtlSeconds: request.validity_duration,
+      metadata: fromStruct(request.metadata),
+      at: now,
+    };
+    const fail = (code: status, details: string, caller?: { identity: string; authMethod: AuthMethod }): void => {
+      this.#caCalls.push({ ...base, ...caller, code, details });
+      this.#log.debug('CreateCertificate failed', { code: status[code], error: details, identity: caller?.identity });
+      this.#waiters.notify();
+      callback(statusError(code, details));
+    };
+
+    if (!this.#isCaAvailable) return fail(status.UNAVAILABLE, 'CA is unavailable (LocalControlPlane.setCaAvailable(false))');
+    let identity;
+    let authMethod: AuthMethod;
+    try {
+      ({ identity, authMethod } = await materials.authenticator.authenticate(call, now));
+    } catch (err) {
+      if (err instanceof AuthenticationError) return fail(status.UNAUTHENTICATED, err.message);
+      return fail(status.INTERNAL, `authentication error: ${errorMessage(err)}`);
+    }
+    const caller = { identity: spiffeUri(identity), authMethod };
+    const rejection = this.#csrRejections.shift();
+    if (rejection) return fail(rejection.code, rejection.details, caller);
+
+    const requested = request.validity_duration > 0 ? request.validity_duration : DEFAULT_CERT_TTL_SECONDS;
+    const ttlSeconds = Math.min(requested, this.#maxCertTtlSeconds);
+    let leaf;
+    try {
+      leaf = await materials.ca.signCsr({ csrPem: request.csr, identity, ttlSeconds, now });
+    } catch (err) {
+      if (err instanceof CsrError) return fail(status.INVALID_ARGUMENT, err.message, caller);
+      return fail(status.INTERNAL, `CSR signing error: ${errorMessage(err)}`, caller);
+    }
+    this.#issued.push({ ...caller, serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter, certPem: leaf.certPem });
+    this.#caCalls.push({ ...base, ...caller, code: status.OK, details: 'OK' });
+    this.#log.info('certificate issued', { identity: caller.identity, authMethod, serial: leaf.serial, notAfter: leaf.notAfter.toISOString() });
+    this.#waiters.notify();
+    callback(null, { cert_chain: [leaf.certPem, materials.ca.rootCertPem] });
+  }
+}
