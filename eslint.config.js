@@ -23,6 +23,7 @@ export default tseslint.config(
   },
   {
     files: ['**/*.cjs', 'scripts/**', 'test/support/**'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
   },
 );

@@ -115,7 +115,7 @@ console.log('Process start → first certificate served over SDS (RSA, default s
 execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/build.ts')], { stdio: 'ignore' });
 const variants: [string, string[]][] = [
   ['built bundle (node dist/pilot-agent.js)', [path.join(root, 'dist/pilot-agent.js')]],
-  ['from source (node --import tsx src/main.ts)', ['--import', 'tsx', path.join(root, 'src/main.ts')]],
+  ['from source (node --import tsx src/main.ts)', ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts')]],
 ];
 const startRounds = Math.max(3, Math.floor(ROUNDS / 2));
 for (const [label, command] of variants) {

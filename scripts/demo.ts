@@ -38,7 +38,7 @@ const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm
 writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token });
 say(`VM files written under ${vm} (cluster.env, etc/istio/config/mesh, etc/certs/root-cert.pem, istio-token)`);
 
-const agent = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'proxy'], {
+const agent = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts'), 'proxy'], {
   cwd: vm,
   env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl },
   stdio: ['ignore', 'inherit', 'inherit'],

@@ -84,7 +84,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('Istio Pilot agent (istio-vm-agent): runs on a VM beside Envoy, or alone')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  program.addCommand(proxyCommand((line) => (pending = runProxy(line))));
+  program.addCommand(
+    proxyCommand((line) => {
+      pending = runProxy(line);
+    }),
+  );
   program
     .command('version')
     .description('Prints out build version information')

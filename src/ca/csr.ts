@@ -37,14 +37,14 @@ export async function generateKeyAndCsr(options: CsrOptions): Promise<KeyAndCsr>
     params = { name: 'ECDSA', namedCurve: curve.name };
     signingAlgorithm = { name: 'ECDSA', hash: curve.hash };
   }
-  const keys = (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(params, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: [{ O: [''] }],
-    keys: keys as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
+    keys,
     signingAlgorithm,
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: options.spiffeId }], true)],
   });
-  const keyObject = KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey);
+  const keyObject = KeyObject.from(keys.privateKey);
   const type = options.pkcs8 ? 'pkcs8' : algorithm.kind === 'RSA' ? 'pkcs1' : 'sec1';
   const privateKeyPem = keyObject.export({ format: 'pem', type }) as string;
   return { csrPem: csr.toString('pem'), privateKeyPem };

@@ -7,6 +7,7 @@ import type { CaConfig } from '../config/index.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { formatDuration, type Logger } from '../log/index.js';
 import type { AgentMetrics } from '../metrics/index.js';
+import { describeGrpcError, isGrpcError } from '../net/index.js';
 import { type IstioCertificateRequest, type IstioCertificateResponse, type ProtoSchema, toStruct } from '../proto/index.js';
 
 /** Signs a CSR; returns the chain with the leaf first and the root last. */
@@ -48,10 +49,6 @@ interface ClientCredentials {
   certChain: Buffer;
 }
 
-function isServiceError(err: unknown): err is grpc.ServiceError {
-  return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number';
-}
-
 /**
  * Client for istiod's `IstioCertificateService/CreateCertificate` (Citadel provider). Every call re-reads
  * the bearer token and the provisioned client certificate, so that a VM whose token has expired or
@@ -85,7 +82,7 @@ export class IstioCaClient implements CertificateSigner {
         } catch (err) {
           lastError = err;
           metrics?.failedOutgoingRequests.inc({ request_type: CSR });
-          if (!isServiceError(err) || !RETRYABLE.has(err.code) || attempt === MAX_ATTEMPTS) break;
+          if (!isGrpcError(err) || !RETRYABLE.has(err.code) || attempt === MAX_ATTEMPTS) break;
           const base = BACKOFF_BASE_MS * 2 ** (attempt - 1);
           const delay = Math.round(base * (1 + BACKOFF_JITTER * (2 * this.#random() - 1)));
           retryLog.info(`ca request failed, starting attempt ${attempt + 1} in ${formatDuration(delay)}`);
@@ -96,11 +93,11 @@ export class IstioCaClient implements CertificateSigner {
     } finally {
       client.close();
     }
-    const message = describeCaError(lastError);
+    const message = describeGrpcError(lastError);
     log.error(`failed to sign CSR: ${message}`);
     // Istio rebuilds its connection after a failure; we build a fresh client per signing round anyway.
     log.info('recreated connection');
-    const code = isServiceError(lastError) && lastError.code === grpc.status.UNAUTHENTICATED ? 'CA_UNAUTHENTICATED' : 'CA_SIGN_FAILED';
+    const code = isGrpcError(lastError) && lastError.code === grpc.status.UNAUTHENTICATED ? 'CA_UNAUTHENTICATED' : 'CA_SIGN_FAILED';
     throw new AgentError(code, `create certificate at ${this.#deps.config.address}: ${message}`, { cause: lastError });
   }
 
@@ -199,7 +196,3 @@ function parseChain(response: IstioCertificateResponse): string[] {
   return chain.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`));
 }
 
-function describeCaError(err: unknown): string {
-  if (isServiceError(err)) return `rpc error: code = ${grpc.status[err.code]} desc = ${err.details}`;
-  return errorMessage(err);
-}

@@ -1,1 +1,2 @@
 export { bindUnixSocket, isSocketLive, shutdownServer } from './unix-socket.js';
+export { describeGrpcError, goCodeName, isGrpcError } from './grpc-status.js';

@@ -147,6 +147,8 @@ export class SecretCache implements Component {
     const secret = this.#toSecret(chain.join(''), privateKeyPem, clock.now());
     const previous = this.#current;
     this.#current = secret;
+    // On disk first: whoever reads the log line finds the files in place.
+    await this.#writeOutputCerts(secret);
     log.info('generated new workload certificate', {
       resourceName: WORKLOAD_SECRET,
       latency: formatDuration(clock.now() - started),
@@ -155,7 +157,6 @@ export class SecretCache implements Component {
       san: secret.san,
       notAfter: new Date(secret.notAfter).toISOString(),
     });
-    await this.#writeOutputCerts(secret);
     this.#scheduleRotation(secret);
     if (previous) {
       this.#emit(WORKLOAD_SECRET);
@@ -236,9 +237,9 @@ export class SecretCache implements Component {
     let backoff = WARM_BACKOFF_START_MS;
     while (!signal.aborted && !this.#current) {
       try {
+        // Only fills the cache: SDS requests waiting on the same issuance get it from their own call,
+        // so announcing it here would push an unchanged certificate a second time.
         await this.#issueOnce();
-        this.#emit(WORKLOAD_SECRET);
-        this.#emit(ROOT_SECRET);
         return;
       } catch (err) {
         if (signal.aborted) return;

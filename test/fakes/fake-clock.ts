@@ -3,7 +3,7 @@ import type { Clock } from '../../src/clock.js';
 interface Sleeper {
   at: number;
   resolve: () => void;
-  reject: (err: unknown) => void;
+  reject: (err: Error) => void;
 }
 
 /** A Clock whose time only moves when the test says so. */
@@ -32,7 +32,7 @@ export class FakeClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
-        reject(signal.reason);
+        reject(abortReason(signal));
         return;
       }
       const sleeper: Sleeper = { at: this.#now + Math.max(0, ms), resolve, reject };
@@ -41,7 +41,7 @@ export class FakeClock implements Clock {
         'abort',
         () => {
           this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
-          reject(signal.reason);
+          reject(abortReason(signal));
         },
         { once: true },
       );
@@ -67,4 +67,8 @@ export class FakeClock implements Clock {
 /** Lets pending promise callbacks and I/O callbacks run. */
 export async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }

@@ -54,7 +54,8 @@ describe('agent identity (whole agent against the local control plane)', functio
     return { cwd, agent };
   }
 
-  function sdsStream(cwd: string, names: string[]) {
+  async function sdsStream(agent: AgentProcess, cwd: string, names: string[]) {
+    await agent.waitForLog('Starting SDS server for workload certificates');
     const client = new grpc.Client(`unix://${path.join(cwd, SDS_SOCKET)}`, grpc.credentials.createInsecure());
     clients.push(client);
     const stream = new TestStream<DiscoveryRequest, DiscoveryResponse>(client, schema.sdsService.StreamSecrets);
@@ -93,8 +94,8 @@ describe('agent identity (whole agent against the local control plane)', functio
   it('serves "default" and "ROOTCA" over SDS on the unix socket and logs the pushes', async () => {
     const { cwd, agent } = await startAgent();
     await agent.waitForLog('Starting SDS server for workload certificates, will listen on "var/run/secrets/workload-spiffe-uds/socket"');
-    const workload = sdsStream(cwd, ['default']);
-    const roots = sdsStream(cwd, ['ROOTCA']);
+    const workload = await sdsStream(agent, cwd, ['default']);
+    const roots = await sdsStream(agent, cwd, ['ROOTCA']);
     const [cert] = secretsOf(await workload.next(20_000));
     const [root] = secretsOf(await roots.next(20_000));
     assert.equal(cert?.name, 'default');
@@ -107,7 +108,7 @@ describe('agent identity (whole agent against the local control plane)', functio
 
   it('pushes a rotated certificate on the open stream before the old one expires', async () => {
     const { cwd, agent } = await startAgent({ ttlSeconds: 4 });
-    const stream = sdsStream(cwd, ['default']);
+    const stream = await sdsStream(agent, cwd, ['default']);
     const first = leafOf(secretsOf(await stream.next(20_000))[0]);
     const second = leafOf(secretsOf(await stream.next(20_000))[0]);
     assert.notEqual(second.serialNumber, first.serialNumber);
@@ -117,12 +118,12 @@ describe('agent identity (whole agent against the local control plane)', functio
 
   it('keeps serving the old certificate while the CA is down, and pushes a new one when it returns', async () => {
     const { cwd, agent } = await startAgent({ ttlSeconds: 6 });
-    const stream = sdsStream(cwd, ['default']);
+    const stream = await sdsStream(agent, cwd, ['default']);
     const first = leafOf(secretsOf(await stream.next(20_000))[0]);
     cp.setCaAvailable(false);
     await agent.waitForLog('keeping the current certificate', { timeoutMs: 20_000 });
     // A new SDS stream still gets the working certificate.
-    const again = sdsStream(cwd, ['default']);
+    const again = await sdsStream(agent, cwd, ['default']);
     assert.equal(leafOf(secretsOf(await again.next(20_000))[0]).serialNumber, first.serialNumber);
     cp.setCaAvailable(true);
     const rotated = leafOf(secretsOf(await stream.next(20_000))[0]);

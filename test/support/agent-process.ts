@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'src/main.ts');
+/** tsx's loader by absolute URL: the agent runs in a temporary directory, where a bare `tsx` does not resolve. */
+export const TSX_LOADER = import.meta.resolve('tsx');
 
 /** The real agent as a child process (`pilot-agent proxy`), its output captured line by line. */
 export class AgentProcess {
@@ -34,7 +36,7 @@ export class AgentProcess {
       HOME: process.env['HOME'] ?? '/root',
       ...options.env,
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'proxy', ...(options.args ?? [])], {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN, 'proxy', ...(options.args ?? [])], {
       cwd: options.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
