@@ -97,7 +97,7 @@ export class IstioCaClient implements CertificateSigner {
     log.error(`failed to sign CSR: ${message}`);
     // Istio rebuilds its connection after a failure; we build a fresh client per signing round anyway.
     log.info('recreated connection');
-    const code = isGrpcError(lastError) && lastError.code === grpc.status.UNAUTHENTICATED ? 'CA_UNAUTHENTICATED' : 'CA_SIGN_FAILED';
+    const code = isGrpcError(lastError) && lastError.code === (grpc.status.UNAUTHENTICATED as number) ? 'CA_UNAUTHENTICATED' : 'CA_SIGN_FAILED';
     throw new AgentError(code, `create certificate at ${this.#deps.config.address}: ${message}`, { cause: lastError });
   }
 

@@ -10,8 +10,6 @@ import * as grpc from '@grpc/grpc-js';
 import { Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import {
-  fromStruct,
-  toStruct,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
