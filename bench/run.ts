@@ -8,7 +8,7 @@
  *    source, and the agent's RSS once it is serving.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,16 +79,23 @@ async function startToFirstCert(command: string[]): Promise<{ ms: number; rssKb:
   const started = performance.now();
   const agent = spawn(process.execPath, [...command, 'proxy'], { cwd: vm, env: { PATH: process.env['PATH'] ?? '', CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1' }, stdio: 'ignore' });
   const socket = path.join(vm, 'var/run/secrets/workload-spiffe-uds/socket');
+  // Connect only once the socket exists: a failed connect would put grpc-js into its 1 s reconnect backoff.
+  while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 2));
   const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
   const method = schema.sdsService.StreamSecrets;
+  let done = false;
   const ms = await new Promise<number>((resolve) => {
     const attempt = () => {
       const call = client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(method.path, method.requestSerialize, method.responseDeserialize);
       call.on('data', () => {
+        done = true;
         resolve(performance.now() - started);
         call.cancel();
       });
-      call.on('error', () => setTimeout(attempt, 5));
+      // Until the agent has bound its socket, connecting fails: poll, as Envoy's SDS retry does.
+      call.on('error', () => {
+        if (!done) setTimeout(attempt, 5);
+      });
       call.write({ version_info: '', node: { id: 'bench', cluster: 'bench' }, resource_names: ['default'], type_url: SECRET_TYPE_URL, response_nonce: '', error_detail: null });
     };
     attempt();
