@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { ProxyFlags } from '../config/index.js';
+import { DEFAULT_PROXY_FLAGS as DEFAULTS, parseBool, parseGoInt, type ProxyFlags } from '../config/index.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../log/index.js';
 
 export interface ProxyCommandLine {
@@ -10,33 +10,33 @@ export interface ProxyCommandLine {
   printable: [string, string][];
 }
 
-/** Go's strconv.ParseBool, which pflag uses for `--flag=value` booleans. */
+/** A `--flag` or `--flag=value` boolean, parsed as pflag does (Go's strconv.ParseBool). */
 function goBool(value: string | boolean | undefined, name: string): boolean {
-  if (value === undefined || value === true) return true;
-  if (value === false) return false;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  throw new Error(`invalid argument "${value}" for "--${name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);
+  if (value === undefined || typeof value === 'boolean') return value ?? true;
+  const parsed = parseBool(value);
+  if (parsed === undefined) throw new Error(`invalid argument "${value}" for "--${name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);
+  return parsed;
 }
 
 function goInt(value: string, name: string): number {
-  if (!/^-?\d+$/.test(value)) throw new Error(`invalid argument "${value}" for "--${name}" flag: strconv.ParseInt: parsing "${value}": invalid syntax`);
-  return Number(value);
+  const parsed = parseGoInt(value);
+  if (parsed === undefined) throw new Error(`invalid argument "${value}" for "--${name}" flag: strconv.ParseInt: parsing "${value}": invalid syntax`);
+  return parsed;
 }
 
-const PROXY_FLAG_DEFAULTS: ProxyFlags = {
-  meshConfigFile: './etc/istio/config/mesh',
-  serviceCluster: 'istio-proxy',
-  proxyLogLevel: 'warning',
-  proxyComponentLogLevel: '',
-  concurrency: 0,
-  domain: '',
-  templateFile: '',
-  outlierLogPath: '',
-  stsPort: 0,
-  tokenManagerPlugin: 'GoogleTokenExchange',
-  profiling: true,
-};
+/**
+ * Operands left once unknown flags are dropped the way pflag drops them: `--x=1` alone, and `--x 1`
+ * together with its value (commander, told to allow unknown options, passes both through as operands).
+ */
+function positionalArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (!arg.startsWith('-')) out.push(arg);
+    else if (!arg.includes('=') && i + 1 < args.length && !(args[i + 1] ?? '').startsWith('-')) i++;
+  }
+  return out;
+}
 
 /** Builds the `proxy` subcommand with pilot-agent's flags (SPEC §2.3); unknown flags are ignored, as cobra is told to. */
 export function proxyCommand(onParsed: (line: ProxyCommandLine) => void): Command {
@@ -45,24 +45,25 @@ export function proxyCommand(onParsed: (line: ProxyCommandLine) => void): Comman
     .argument('[type]', 'proxy type: sidecar or router', 'sidecar')
     .allowUnknownOption(true)
     .allowExcessArguments(true)
-    .option('--meshConfig <file>', 'File name for Istio mesh configuration', PROXY_FLAG_DEFAULTS.meshConfigFile)
-    .option('--serviceCluster <name>', 'Service cluster', PROXY_FLAG_DEFAULTS.serviceCluster)
-    .option('--proxyLogLevel <level>', "The log level used to start the Envoy proxy", PROXY_FLAG_DEFAULTS.proxyLogLevel)
+    .option('--meshConfig <file>', 'File name for Istio mesh configuration', DEFAULTS.meshConfigFile)
+    .option('--serviceCluster <name>', 'Service cluster', DEFAULTS.serviceCluster)
+    .option('--proxyLogLevel <level>', "The log level used to start the Envoy proxy", DEFAULTS.proxyLogLevel)
     .option('--proxyComponentLogLevel <levels>', 'The component log level used to start the Envoy proxy', '')
-    .option('--concurrency <n>', 'number of worker threads to run', '0')
+    .option('--concurrency <n>', 'number of worker threads to run', String(DEFAULTS.concurrency))
     .option('--domain <domain>', 'DNS domain suffix', '')
     .option('--templateFile <file>', 'Go template bootstrap config', '')
     .option('--outlierLogPath <path>', 'The log path for outlier detection', '')
-    .option('--stsPort <port>', 'HTTP port of the STS server (0 = off)', '0')
-    .option('--tokenManagerPlugin <name>', 'Token provider plugin', PROXY_FLAG_DEFAULTS.tokenManagerPlugin)
-    .addOption(new Option('--profiling [bool]', 'Enable profiling via web interface host:port/debug/pprof').default('true'))
+    .option('--stsPort <port>', 'HTTP port of the STS server (0 = off)', String(DEFAULTS.stsPort))
+    .option('--tokenManagerPlugin <name>', 'Token provider plugin', DEFAULTS.tokenManagerPlugin)
+    .addOption(new Option('--profiling [bool]', 'Enable profiling via web interface host:port/debug/pprof').default(String(DEFAULTS.profiling)))
     .addOption(new Option('--log_as_json [bool]', 'Whether to format output as JSON or in plain console-friendly format').default('false'))
     .option('--log_output_level <levels>', 'Comma-separated minimum per-scope logging level', DEFAULT_LOG_OPTIONS.outputLevel)
     .option('--log_target <target>', 'The set of paths where to output the log', DEFAULT_LOG_OPTIONS.target)
-    .action((type: string, raw: Record<string, string | boolean>) => {
+    .action((_type: string, raw: Record<string, string | boolean>) => {
       const str = (key: string): string => String(raw[key] ?? '');
-      const proxyType = type === 'router' ? 'router' : 'sidecar';
+      const type = positionalArgs(command.args)[0] ?? 'sidecar';
       if (type !== 'sidecar' && type !== 'router') throw new Error(`Invalid proxy Type: ${type}`);
+      const proxyType = type;
       const flags: ProxyFlags = {
         meshConfigFile: str('meshConfig'),
         serviceCluster: str('serviceCluster'),
