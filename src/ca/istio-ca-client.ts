@@ -1,13 +1,10 @@
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import type { CaConfig } from '../config/index.js';
-import { AgentError, errorMessage } from '../errors.js';
+import { AgentError } from '../errors.js';
 import { formatDuration, type Logger } from '../log/index.js';
 import type { AgentMetrics } from '../metrics/index.js';
-import { describeGrpcError, isGrpcError } from '../net/index.js';
+import { IstiodDialer, describeGrpcError, isGrpcError } from '../net/index.js';
 import { type IstioCertificateRequest, type IstioCertificateResponse, type ProtoSchema, toStruct } from '../proto/index.js';
 
 /** Signs a CSR; returns the chain with the leaf first and the root last. */
@@ -44,11 +41,6 @@ export interface IstioCaClientDeps {
   random?: () => number;
 }
 
-interface ClientCredentials {
-  privateKey: Buffer;
-  certChain: Buffer;
-}
-
 /**
  * Client for istiod's `IstioCertificateService/CreateCertificate` (Citadel provider). Every call re-reads
  * the bearer token and the provisioned client certificate, so that a VM whose token has expired or
@@ -57,10 +49,18 @@ interface ClientCredentials {
 export class IstioCaClient implements CertificateSigner {
   readonly #deps: IstioCaClientDeps;
   readonly #random: () => number;
+  readonly #dialer: IstiodDialer;
 
   constructor(deps: IstioCaClientDeps) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    this.#dialer = new IstiodDialer({
+      config: deps.config,
+      provCertDir: deps.provCertDir,
+      clock: deps.clock,
+      log: deps.log,
+      rootMissing: (address, file) => `invalid config - ${address} missing a root certificate ${file}`,
+    });
     if (deps.config.plaintext) {
       deps.log.warn('Debug mode or IP-secure network', { addr: deps.config.address });
     }
@@ -68,7 +68,7 @@ export class IstioCaClient implements CertificateSigner {
 
   async sign(csrPem: string, ttlSeconds: number, signal?: AbortSignal): Promise<string[]> {
     const { metrics, clock, retryLog, log } = this.#deps;
-    const client = await this.#newClient();
+    const client = await this.#dialer.newClient();
     const started = clock.now();
     let lastError: unknown;
     try {
@@ -103,7 +103,7 @@ export class IstioCaClient implements CertificateSigner {
 
   #call(client: grpc.Client, csrPem: string, ttlSeconds: number): Promise<IstioCertificateResponse> {
     return new Promise((resolve, reject) => {
-      void this.#metadata().then((metadata) => {
+      void this.#dialer.metadata().then((metadata) => {
         const request: IstioCertificateRequest = {
           csr: csrPem,
           validity_duration: ttlSeconds,
@@ -122,72 +122,6 @@ export class IstioCaClient implements CertificateSigner {
       }, reject);
     });
   }
-
-  async #metadata(): Promise<grpc.Metadata> {
-    const { config, log } = this.#deps;
-    const metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(config.headers)) metadata.set(key, value);
-    try {
-      const token = (await readFile(config.tokenPath, 'utf8')).trim();
-      if (token !== '') metadata.set('authorization', `Bearer ${token}`);
-    } catch (err) {
-      log.warn(`failed to fetch token from file: ${errorMessage(err)}`);
-    }
-    return metadata;
-  }
-
-  async #newClient(): Promise<grpc.Client> {
-    const { config } = this.#deps;
-    const options: grpc.ChannelOptions = {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.max_receive_message_length': -1,
-      'grpc.max_send_message_length': -1,
-    };
-    if (config.plaintext) return new grpc.Client(config.address, grpc.credentials.createInsecure(), options);
-    let root: Buffer | null = null;
-    if (config.rootCertPath !== '') {
-      try {
-        root = await readFile(config.rootCertPath);
-      } catch (err) {
-        throw new AgentError('CA_ROOT_MISSING', `invalid config - ${config.address} missing a root certificate ${config.rootCertPath}`, {
-          cause: err,
-        });
-      }
-    }
-    const identity = await this.#clientCertificate();
-    options['grpc.ssl_target_name_override'] = config.serverName;
-    options['grpc.default_authority'] = config.serverName;
-    const credentials = grpc.credentials.createSsl(root, identity?.privateKey ?? null, identity?.certChain ?? null);
-    return new grpc.Client(config.address, credentials, options);
-  }
-
-  /** The provisioned certificate, if readable, parseable and unexpired (SPEC §3.2). */
-  async #clientCertificate(): Promise<ClientCredentials | undefined> {
-    const { provCertDir, log, clock } = this.#deps;
-    if (provCertDir === '') return undefined;
-    let certChain: Buffer;
-    let privateKey: Buffer;
-    try {
-      [certChain, privateKey] = await Promise.all([
-        readFile(path.join(provCertDir, 'cert-chain.pem')),
-        readFile(path.join(provCertDir, 'key.pem')),
-      ]);
-    } catch {
-      return undefined; // first start on a VM: nothing provisioned yet, the token is used
-    }
-    try {
-      const leaf = new X509Certificate(certChain);
-      if (Date.parse(leaf.validTo) <= clock.now()) {
-        log.warn('cert expired, using token instead');
-        return undefined;
-      }
-      return { certChain, privateKey };
-    } catch (err) {
-      log.warn(`cannot parse the cert chain, using token instead: ${errorMessage(err)}`);
-      return undefined;
-    }
-  }
 }
 
 function parseChain(response: IstioCertificateResponse): string[] {
@@ -195,4 +129,3 @@ function parseChain(response: IstioCertificateResponse): string[] {
   if (chain.length <= 1) throw new AgentError('CA_SIGN_FAILED', 'invalid empty CertChain');
   return chain.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`));
 }
-
