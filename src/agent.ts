@@ -52,6 +52,7 @@ export class Agent implements Component {
         log: log.scope('citadelclient'),
         retryLog: log.scope('ca'),
         metrics: this.metrics,
+        keepalive: config.grpcKeepalive,
       });
     }
     this.secrets = new SecretCache({

@@ -5,16 +5,25 @@
 import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './agent.js';
-import { proxyCommand, type ProxyCommandLine } from './cli/index.js';
+import { normalizeBooleanFlags, proxyCommand, type ProxyCommandLine } from './cli/index.js';
 import { ConfigErrors, loadAgentConfig } from './config/index.js';
 import { errorMessage } from './errors.js';
-import { LogRoot } from './log/index.js';
+import * as grpc from '@grpc/grpc-js';
+import { LogRoot, redact } from './log/index.js';
 import { AGENT_VERSION, ISTIO_COMPAT_VERSION } from './version.js';
 
 const EXIT_CONFIG_ERROR = 64;
 // pilot-agent exits with -1 (255) when a command fails.
 const EXIT_FAILURE = 255;
 const SHUTDOWN_GRACE_MS = 25_000;
+
+/** grpc-js logs to stderr by itself; send its lines to the `grpc` scope (off by default, as in Istio). */
+function routeGrpcLogs(log: LogRoot): void {
+  const grpcLog = log.scope('grpc');
+  const level = log.levelOf('grpc');
+  grpc.setLogVerbosity(level === 'debug' ? grpc.logVerbosity.DEBUG : level === 'info' ? grpc.logVerbosity.INFO : grpc.logVerbosity.ERROR);
+  grpc.setLogger({ error: (...args: unknown[]) => grpcLog.warn(args.map(String).join(' ')) });
+}
 
 async function runProxy(line: ProxyCommandLine): Promise<number> {
   let log: LogRoot;
@@ -25,6 +34,7 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     return EXIT_CONFIG_ERROR;
   }
   const defaultLog = log.scope('default');
+  routeGrpcLogs(log);
   for (const [name, value] of line.printable) defaultLog.info(`FLAG: --${name}="${value}"`);
   defaultLog.info(`Version ${AGENT_VERSION} (istio-vm-agent, pilot-agent ${ISTIO_COMPAT_VERSION} compatible)`);
 
@@ -41,7 +51,7 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     });
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
-    for (const e of err.errors) process.stderr.write(`Error: ${e.message}\n`);
+    for (const e of err.errors) process.stderr.write(`Error: ${redact(e.message)}\n`);
     defaultLog.error(`failed to get proxy config: ${err.errors.length} error(s) in the configuration, see stderr`);
     await log.close();
     return EXIT_CONFIG_ERROR;
@@ -61,12 +71,19 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
   try {
     await agent.start(shutdown.signal);
   } catch (err) {
-    defaultLog.error(`failed to start the agent: ${errorMessage(err)}`);
     await agent.close();
+    // A signal during start-up is a shutdown, not a failure.
+    if (shutdown.signal.aborted) {
+      await log.close();
+      return 0;
+    }
+    defaultLog.error(`failed to start the agent: ${errorMessage(err)}`);
     await log.close();
     return EXIT_FAILURE;
   }
-  await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }));
+  if (!shutdown.signal.aborted) {
+    await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
   const forced = setTimeout(() => {
     defaultLog.error('shutdown took too long, exiting');
     process.exit(EXIT_FAILURE);
@@ -98,7 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`istio-vm-agent version: ${AGENT_VERSION} (pilot-agent ${ISTIO_COMPAT_VERSION} compatible)\n`);
     });
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(normalizeBooleanFlags(argv), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FAILURE;
     process.stderr.write(`Error: ${errorMessage(err)}\n`);

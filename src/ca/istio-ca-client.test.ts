@@ -86,8 +86,8 @@ describe('IstioCaClient', function () {
     await assert.rejects(client.sign((await csr()).csrPem, 600), (err: unknown) => err instanceof AgentError && err.code === 'CA_SIGN_FAILED');
     assert.equal(cp.caCalls.length - before, 5);
     assert.deepEqual(
-      capture.find('ca request failed').map((l) => l.split('\t')[3]),
-      ['ca request failed, starting attempt 2 in 100ms', 'ca request failed, starting attempt 3 in 200ms', 'ca request failed, starting attempt 4 in 400ms', 'ca request failed, starting attempt 5 in 800ms'],
+      capture.find('ca request failed').map((l) => l.split('\t').slice(1, 4).join(' ')),
+      [1, 2, 3, 4].map((n) => `warn ca ca request failed, starting attempt ${n} in ${100 * 2 ** (n - 1)}ms`),
     );
     assert.match(capture.find('failed to sign CSR')[0] ?? '', /failed to sign CSR: rpc error: code = Unavailable desc = /);
     const text = await metrics.registry.metrics();
@@ -126,6 +126,18 @@ describe('IstioCaClient', function () {
     await client.sign((await csr()).csrPem, 600);
     assert.equal(cp.issued.at(-1)?.authMethod, 'jwt');
     assert.match(capture.find('cannot parse the cert chain, using token instead')[0] ?? '', /warn\tcitadelclient/);
+  });
+
+  it('uses the token when the provisioned key does not match the provisioned certificate', async () => {
+    const { client, capture, provCertDir } = await setup();
+    const first = await csr();
+    const chain = await client.sign(first.csrPem, 600);
+    mkdirSync(provCertDir, { recursive: true });
+    writeFileSync(path.join(provCertDir, 'cert-chain.pem'), chain.join(''));
+    writeFileSync(path.join(provCertDir, 'key.pem'), (await csr()).privateKeyPem); // another issuance's key
+    await client.sign((await csr()).csrPem, 600);
+    assert.equal(cp.issued.at(-1)?.authMethod, 'jwt');
+    assert.match(capture.find('cannot parse the cert chain, using token instead')[0] ?? '', /does not match/);
   });
 
   it('warns and sends no authorization header when the token file is missing', async () => {

@@ -39,6 +39,7 @@ export interface IstioCaClientDeps {
   retryLog: Logger;
   metrics?: AgentMetrics;
   random?: () => number;
+  keepalive?: { intervalMs: number; timeoutMs: number };
 }
 
 /**
@@ -60,6 +61,8 @@ export class IstioCaClient implements CertificateSigner {
       clock: deps.clock,
       log: deps.log,
       rootMissing: (address, file) => `invalid config - ${address} missing a root certificate ${file}`,
+      keepaliveTimeMs: deps.keepalive?.intervalMs,
+      keepaliveTimeoutMs: deps.keepalive?.timeoutMs,
     });
     if (deps.config.plaintext) {
       deps.log.warn('Debug mode or IP-secure network', { addr: deps.config.address });
@@ -84,8 +87,9 @@ export class IstioCaClient implements CertificateSigner {
           metrics?.failedOutgoingRequests.inc({ request_type: CSR });
           if (!isGrpcError(err) || !RETRYABLE.has(err.code) || attempt === MAX_ATTEMPTS) break;
           const base = BACKOFF_BASE_MS * 2 ** (attempt - 1);
-          const delay = Math.round(base * (1 + BACKOFF_JITTER * (2 * this.#random() - 1)));
-          retryLog.info(`ca request failed, starting attempt ${attempt + 1} in ${formatDuration(delay)}`);
+          const delay = base * (1 + BACKOFF_JITTER * (2 * this.#random() - 1));
+          // Worded, levelled and numbered (retries from 1) as Istio's retry interceptor logs it.
+          retryLog.warn(`ca request failed, starting attempt ${attempt} in ${formatDuration(delay)}`);
           metrics?.outgoingRetries.inc({ request_type: CSR });
           await clock.sleep(delay, signal);
         }

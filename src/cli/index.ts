@@ -1,2 +1,2 @@
-export { proxyCommand } from './proxy-flags.js';
+export { normalizeBooleanFlags, proxyCommand } from './proxy-flags.js';
 export type { ProxyCommandLine } from './proxy-flags.js';

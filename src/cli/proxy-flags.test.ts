@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { proxyCommand, type ProxyCommandLine } from './proxy-flags.js';
+import { normalizeBooleanFlags, proxyCommand, type ProxyCommandLine } from './proxy-flags.js';
 
 function parse(args: string[]): ProxyCommandLine {
   let line: ProxyCommandLine | undefined;
   proxyCommand((l) => (line = l))
     .exitOverride()
-    .parse(args, { from: 'user' });
+    .parse(normalizeBooleanFlags(args), { from: 'user' });
   if (!line) throw new Error('not parsed');
   return line;
 }
@@ -35,6 +35,13 @@ describe('pilot-agent proxy flags', () => {
     assert.equal(parse(['--stsPort=0', '--someFutureFlag=1']).proxyType, 'sidecar');
     assert.equal(parse(['--someFutureFlag', 'value', 'router']).proxyType, 'router');
     assert.equal(parse(['--someFutureSwitch', '--concurrency=3']).flags.concurrency, 3);
+  });
+
+  it('never takes the next word as the value of a boolean flag', () => {
+    const line = parse(['--log_as_json', 'router', '--profiling']);
+    assert.equal(line.proxyType, 'router');
+    assert.equal(line.log.asJson, true);
+    assert.equal(line.flags.profiling, true);
   });
 
   it('rejects a boolean or integer that Go would not parse', () => {

@@ -38,6 +38,21 @@ function positionalArgs(args: readonly string[]): string[] {
   return out;
 }
 
+const BOOLEAN_FLAGS = ['profiling', 'log_as_json'] as const;
+
+/**
+ * pflag booleans are `--flag` or `--flag=value`, never `--flag value`. Commander's optional values would
+ * swallow the next word (`--log_as_json router`), so booleans are rewritten to that one form first.
+ */
+export function normalizeBooleanFlags(args: readonly string[]): string[] {
+  return args.map((arg) => {
+    for (const name of BOOLEAN_FLAGS) {
+      if (arg === `--${name}`) return `--${name}=true`;
+    }
+    return arg;
+  });
+}
+
 /** Builds the `proxy` subcommand with pilot-agent's flags (SPEC §2.3); unknown flags are ignored, as cobra is told to. */
 export function proxyCommand(onParsed: (line: ProxyCommandLine) => void): Command {
   const command = new Command('proxy')
@@ -55,8 +70,8 @@ export function proxyCommand(onParsed: (line: ProxyCommandLine) => void): Comman
     .option('--outlierLogPath <path>', 'The log path for outlier detection', '')
     .option('--stsPort <port>', 'HTTP port of the STS server (0 = off)', String(DEFAULTS.stsPort))
     .option('--tokenManagerPlugin <name>', 'Token provider plugin', DEFAULTS.tokenManagerPlugin)
-    .addOption(new Option('--profiling [bool]', 'Enable profiling via web interface host:port/debug/pprof').default(String(DEFAULTS.profiling)))
-    .addOption(new Option('--log_as_json [bool]', 'Whether to format output as JSON or in plain console-friendly format').default('false'))
+    .addOption(new Option('--profiling <bool>', 'Enable profiling via web interface host:port/debug/pprof').default(String(DEFAULTS.profiling)))
+    .addOption(new Option('--log_as_json <bool>', 'Whether to format output as JSON or in plain console-friendly format').default('false'))
     .option('--log_output_level <levels>', 'Comma-separated minimum per-scope logging level', DEFAULT_LOG_OPTIONS.outputLevel)
     .option('--log_target <target>', 'The set of paths where to output the log', DEFAULT_LOG_OPTIONS.target)
     .action((_type: string, raw: Record<string, string | boolean>) => {

@@ -480,8 +480,34 @@ describe('loadAgentConfig', () => {
       const cwd = trees.make('ipv4', { [TOKEN]: null, [ROOT_CERT]: null });
       const errors = loadErrors(cwd, { FILE_MOUNTED_CERTS: 'true' });
       assert.match(errors[0] ?? '', /^environment: FILE_MOUNTED_CERTS: invalid options: PROV_CERT .* and FILE_MOUNTED_CERTS are mutually exclusive/);
-      const mounted = load(cwd, { FILE_MOUNTED_CERTS: 'true', PROV_CERT: '', XDS_ROOT_CA: 'SYSTEM' });
+      assert.match(
+        loadErrors(cwd, { FILE_MOUNTED_CERTS: 'true', PROV_CERT: '', XDS_ROOT_CA: 'SYSTEM' })[0] ?? '',
+        /FILE_MOUNTED_CERTS: file-mounted certificates need cert-chain\.pem, key\.pem and root-cert\.pem in .*workload-spiffe-credentials or .*etc\/certs$/,
+      );
+    });
+
+    it('serves file-mounted certificates from ./etc/certs when the workload-spiffe-credentials files are absent', () => {
+      const cwd = trees.make('ipv4', { [TOKEN]: null, 'etc/certs/cert-chain.pem': 'chain', 'etc/certs/key.pem': 'key' });
+      const mounted = load(cwd, { FILE_MOUNTED_CERTS: 'true', PROV_CERT: '' });
       assert.equal(mounted.secrets.fileMountedCerts, true);
+      assert.equal(mounted.secrets.fileMountedCertDir, path.join(cwd, 'etc/certs'));
+      assert.equal(mounted.xds.rootCertPath, path.join(cwd, 'etc/certs/root-cert.pem'));
+    });
+
+    it('prefers the workload-spiffe-credentials files, and uses them without FILE_MOUNTED_CERTS', () => {
+      const creds = 'var/run/secrets/workload-spiffe-credentials';
+      const cwd = trees.make('ipv4', { [TOKEN]: null, [`${creds}/cert-chain.pem`]: 'c', [`${creds}/key.pem`]: 'k', [`${creds}/root-cert.pem`]: 'r' });
+      const mounted = load(cwd, { PROV_CERT: '' });
+      assert.equal(mounted.secrets.fileMountedCerts, true);
+      assert.equal(mounted.secrets.fileMountedCertDir, path.join(cwd, creds));
+    });
+
+    it('only warns about a line it cannot evaluate when istio-start.sh already exported the value', () => {
+      const cwd = trees.make('ipv4', { [CLUSTER_ENV]: clusterEnvWith('ipv4', { ISTIO_SVC_IP: '$(hostname -I | cut -d" " -f1)' }) });
+      assert.match(loadErrors(cwd)[0] ?? '', /ISTIO_SVC_IP: command substitution/);
+      const config = load(cwd, { ISTIO_SVC_IP: '10.1.2.3' });
+      assert.equal(config.identity.instanceIps[0], '10.1.2.3');
+      assert.ok(config.warnings.some((w) => /ISTIO_SVC_IP: command substitution.*\(using ISTIO_SVC_IP from the environment\)/.test(w)));
     });
 
     it('reports every error at once', () => {

@@ -176,6 +176,10 @@ export function loadAgentConfig(input: LoadAgentConfigInput): AgentConfig {
     secrets,
     dns,
     disableEnvoy: read.bool('DISABLE_ENVOY', false),
+    grpcKeepalive: {
+      intervalMs: read.durationMs('GRPC_KEEPALIVE_INTERVAL', 30_000, { min: 0 }),
+      timeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 10_000, { min: 0 }),
+    },
     istioVersion,
     metaEnv,
     labels,
@@ -213,7 +217,11 @@ function mergeEnvironment(input: LoadAgentConfigInput, cwd: string, issues: Issu
   const env = new MergedEnv();
   for (const file of [sidecar, cluster]) {
     if (file.result === undefined) continue;
-    issues.absorb(file.result);
+    // A line bash could evaluate but we cannot (`ISTIO_SVC_IP=$(hostname -I)`) is harmless when
+    // istio-start.sh has already exported the evaluated value: then it is only worth a warning.
+    const [covered, fatal] = partition(file.result.errors, (e) => e.source.key !== undefined && processEnv.get(e.source.key) !== undefined);
+    issues.absorb({ errors: fatal, warnings: file.result.warnings });
+    for (const e of covered) issues.warnings.push(`${e.message} (using ${e.source.key ?? ''} from the environment)`);
     for (const [key, entry] of file.result.vars) env.set(key, entry.value, { file: file.display, line: entry.line });
   }
   // The process env wins, so running under istio-start.sh (which exported every file key already)
@@ -222,6 +230,13 @@ function mergeEnvironment(input: LoadAgentConfigInput, cwd: string, issues: Issu
     if (env.get(key) !== value) env.set(key, value, PROCESS_ENV_ORIGIN);
   }
   return env;
+}
+
+function partition<T>(items: readonly T[], predicate: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (predicate(item) ? yes : no).push(item);
+  return [yes, no];
 }
 
 function readEnvFile(
@@ -394,8 +409,18 @@ function buildSecrets(read: EnvReader, abs: (p: string) => string, issues: Issue
   if (fileMountedEnv && provCert !== '') {
     issues.error(read.env.source('FILE_MOUNTED_CERTS'), `invalid options: PROV_CERT (${provCert}) and FILE_MOUNTED_CERTS are mutually exclusive; set PROV_CERT='' to use file-mounted certificates`);
   }
-  const fileMountedCertDir = abs(FILE_MOUNTED_CERT_DIR);
-  const mountedFilesPresent = ['cert-chain.pem', 'key.pem', 'root-cert.pem'].every((f) => isFile(path.join(fileMountedCertDir, f)));
+  const hasCertFiles = (dir: string) => ['cert-chain.pem', 'key.pem', 'root-cert.pem'].every((f) => isFile(path.join(dir, f)));
+  const spiffeCredentialsDir = abs(FILE_MOUNTED_CERT_DIR);
+  const mountedFilesPresent = hasCertFiles(spiffeCredentialsDir);
+  // FILE_MOUNTED_CERTS without the workload-spiffe-credentials files serves the classic ./etc/certs
+  // files, which is where pilot-agent's file-mounted mode looks for them.
+  const fileMountedCertDir = fileMountedEnv && !mountedFilesPresent ? abs(DEFAULT_CERT_DIR) : spiffeCredentialsDir;
+  if (fileMountedEnv && !hasCertFiles(fileMountedCertDir)) {
+    issues.error(
+      read.env.source('FILE_MOUNTED_CERTS'),
+      `file-mounted certificates need cert-chain.pem, key.pem and root-cert.pem in ${spiffeCredentialsDir} or ${fileMountedCertDir}`,
+    );
+  }
 
   const algorithm = read.string('ECC_SIGNATURE_ALGORITHM', '');
   let eccCurve: 'P256' | 'P384' | undefined;
@@ -511,7 +536,8 @@ function buildXds(
     rootCertPath = path.join(secrets.provCertDir, 'root-cert.pem');
     mustExist = false;
   } else if (secrets.fileMountedCerts) {
-    rootCertPath = abs(proxyConfig.proxyMetadata['ISTIO_META_TLS_CLIENT_ROOT_CERT'] ?? '');
+    const clientRoot = proxyConfig.proxyMetadata['ISTIO_META_TLS_CLIENT_ROOT_CERT'] ?? '';
+    rootCertPath = clientRoot !== '' ? abs(clientRoot) : path.join(secrets.fileMountedCertDir, 'root-cert.pem');
   } else if (certProvider === 'none') {
     if (!plaintext) issues.error(read.env.source('PILOT_CERT_PROVIDER'), 'root CA file for XDS required but configured provider as none');
     mustExist = false;
@@ -601,14 +627,16 @@ function checkToken(tokenPath: string, secrets: SecretsConfig, issues: Issues): 
       return;
     }
   }
-  if (token !== undefined) {
-    if (token.trim() === '') issues.error({ file: tokenPath }, 'token file is empty');
-    return;
-  }
+  // A certificate issued earlier (PROV_CERT) authenticates renewals over mTLS: then an empty or
+  // vanished token is the normal state of a VM after the token expired, not a mistake.
   const provisioned =
     secrets.provCertDir !== '' &&
     isFile(path.join(secrets.provCertDir, 'cert-chain.pem')) &&
     isFile(path.join(secrets.provCertDir, 'key.pem'));
+  if (token !== undefined) {
+    if (token.trim() === '' && !provisioned) issues.error({ file: tokenPath }, 'token file is empty');
+    return;
+  }
   if (!provisioned) {
     const where = secrets.provCertDir === '' ? 'PROV_CERT is empty' : `no cert-chain.pem and key.pem in ${secrets.provCertDir}`;
     issues.error(

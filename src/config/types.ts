@@ -168,6 +168,8 @@ export interface AgentConfig {
   dns: DnsConfig;
   /** DISABLE_ENVOY */
   disableEnvoy: boolean;
+  /** GRPC_KEEPALIVE_INTERVAL / GRPC_KEEPALIVE_TIMEOUT for every connection to istiod. */
+  grpcKeepalive: { intervalMs: number; timeoutMs: number };
   /** ISTIO_VERSION reported in node metadata. */
   istioVersion: string;
   /** Node metadata inputs: ISTIO_META_* (proxyMetadata, then env), prefix stripped. */

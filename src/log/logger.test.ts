@@ -36,8 +36,8 @@ describe('log', () => {
     const capture = new LogCapture({ outputLevel: 'default:warn,sds:debug' });
     capture.root.scope('default').info('hidden');
     capture.root.scope('sds').debug('shown');
-    capture.root.scope('cache').info('hidden too');
-    capture.root.scope('cache').warn('shown too');
+    capture.root.scope('cache').debug('hidden too');
+    capture.root.scope('cache').info('shown too');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(
       capture.lines.map((l) => l.split('\t').at(-1)),
@@ -45,8 +45,12 @@ describe('log', () => {
     );
   });
 
-  it('parses bare levels, all:<level> and rejects unknown levels', () => {
-    assert.equal(parseOutputLevels('debug').fallback, 'debug');
+  it('parses bare levels (default scope only), all:<level> and rejects unknown levels', () => {
+    const bare = parseOutputLevels('debug');
+    assert.equal(bare.byScope.get('default'), 'debug');
+    assert.equal(bare.fallback, 'info', 'other scopes keep info');
+    assert.equal(parseOutputLevels('default:warn').fallback, 'info');
+    assert.equal(parseOutputLevels('all:debug,sds:error').byScope.get('sds'), undefined, 'all: ends the list');
     assert.equal(parseOutputLevels('all:error').byScope.get('grpc'), undefined);
     assert.equal(parseOutputLevels('').byScope.get('grpc'), 'none');
     assert.throws(() => parseOutputLevels('sds:verbose'), /invalid level "verbose" for scope "sds"/);
@@ -58,6 +62,7 @@ describe('log', () => {
     capture.root.scope('default').info(`token ${jwt}`, {
       key: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n',
       header: `Bearer ${jwt}`,
+      nested: { cfg: { token: `Bearer ${jwt}`, pem: '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----' } },
     });
     await new Promise((r) => setImmediate(r));
     const line = capture.lines[0] ?? '';

@@ -45,12 +45,12 @@ function isLogLevel(value: string): value is LogLevel {
 }
 
 /**
- * Parses Istio's `--log_output_level`: comma-separated `scope:level`; a bare level sets `default`;
- * `all:<level>` sets every scope. Istio's effective default is `default:info,grpc:none`.
+ * Parses Istio's `--log_output_level`: comma-separated `scope:level`; a bare level sets the `default`
+ * scope only (every other scope keeps info); `all:<level>` sets every scope and ends the list, as in
+ * Istio's pkg/log. Istio's effective default is `default:info,grpc:none`.
  */
 export function parseOutputLevels(spec: string): ScopeLevels {
   const byScope = new Map<string, LogLevel>([['grpc', 'none']]);
-  let fallback: LogLevel = 'info';
   for (const raw of spec.split(',')) {
     const item = raw.trim();
     if (item === '') continue;
@@ -60,21 +60,15 @@ export function parseOutputLevels(spec: string): ScopeLevels {
     if (!isLogLevel(level)) {
       throw new Error(`--log_output_level: invalid level "${level}" for scope "${scope}" (want one of ${LOG_LEVELS.join(', ')})`);
     }
-    if (scope === 'all') {
-      byScope.clear();
-      fallback = level;
-    } else if (scope === 'default') {
-      fallback = level;
-      byScope.set('default', level);
-    } else {
-      byScope.set(scope, level);
-    }
+    if (scope === 'all') return { byScope: new Map(), fallback: level };
+    byScope.set(scope, level);
   }
-  return { byScope, fallback };
+  return { byScope, fallback: 'info' };
 }
 
+/** Wall-clock time in µs: Date.now() follows NTP steps; performance.now() only adds sub-millisecond digits. */
 function microsNow(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  return Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
 }
 
 /** Owns the winston logger and the output stream; hands out scoped loggers. */
@@ -89,7 +83,12 @@ export class LogRoot {
     if (!out) {
       if (options.target === 'stdout' || options.target === '') out = process.stdout;
       else if (options.target === 'stderr') out = process.stderr;
-      else out = this.#ownedStream = createWriteStream(options.target, { flags: 'a' });
+      else {
+        const file = createWriteStream(options.target, { flags: 'a' });
+        // A log file that cannot be written must not crash the agent: say so once on stderr.
+        file.once('error', (err) => process.stderr.write(`cannot write log file ${options.target}: ${err.message}\n`));
+        out = this.#ownedStream = file;
+      }
     }
     const render = options.asJson ? formatJson : formatText;
     this.#winston = winston.createLogger({

@@ -13,10 +13,15 @@ export function redact(text: string): string {
     .replace(BEARER, '$1[REDACTED]');
 }
 
-export function redactValue(value: unknown): unknown {
+/** Redacts strings at any depth of a field value (objects are printed as JSON, so they are walked too). */
+export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redact(value);
-  if (Array.isArray(value)) return value.map(redactValue);
-  if (Buffer.isBuffer(value)) return '[bytes]';
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return '[bytes]';
   if (value instanceof Error) return redact(value.message);
+  if (depth > 8) return '[nested]';
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v, depth + 1)]));
+  }
   return value;
 }

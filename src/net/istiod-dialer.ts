@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -94,6 +94,9 @@ export class IstiodDialer {
         log.warn('cert expired, using token instead');
         return undefined;
       }
+      // A key from one issuance beside the chain of another (a write cut short) would fail every
+      // handshake; treat it like an unparseable chain so the token still gets the agent a new pair.
+      if (!leaf.checkPrivateKey(createPrivateKey(privateKey))) throw new Error('the private key does not match the certificate');
       return { certChain, privateKey };
     } catch (err) {
       log.warn(`cannot parse the cert chain, using token instead: ${errorMessage(err)}`);

@@ -43,6 +43,8 @@ export async function bindUnixSocket(server: grpc.Server, file: string, options:
       );
       break;
     } catch (err) {
+      // grpc-js remembers a failed bind for the same address: forget it, or every retry repeats the error.
+      server.unbind(`unix://${file}`);
       if (attempt >= retries) {
         throw new AgentError('SOCKET_LISTEN_FAILED', `listen on unix socket ${file}: ${errorMessage(err)}`, { cause: err });
       }

@@ -114,6 +114,23 @@ describe('SdsServer', () => {
     assert.deepEqual(decodeSecrets(second).map((s) => s.name), ['ROOTCA']);
   });
 
+  it('answers a first request that carries a nonce from an earlier stream, as after a reconnect', async () => {
+    const stream = open();
+    stream.send(request(['default'], 'nonce-from-before', { node: NODE }));
+    assert.equal(decodeSecrets(await stream.next())[0]?.name, 'default');
+  });
+
+  it('serves file-cert and file-root secrets from files relative to the agent directory', async () => {
+    const dir = path.dirname(path.dirname(path.dirname(path.dirname(path.dirname(socket)))));
+    writeFileSync(path.join(dir, 'c.pem'), 'FILE-CHAIN');
+    writeFileSync(path.join(dir, 'k.pem'), 'FILE-KEY');
+    const stream = open();
+    stream.send(request(['file-cert:c.pem~k.pem', 'file-root:c.pem'], '', { node: NODE }));
+    const [cert, root] = decodeSecrets(await stream.next());
+    assert.equal(cert?.tls_certificate?.private_key?.inline_bytes?.toString(), 'FILE-KEY');
+    assert.equal(root?.validation_context?.trusted_ca?.inline_bytes?.toString(), 'FILE-CHAIN');
+  });
+
   it('pushes a changed secret on every open stream watching it', async () => {
     const a = open();
     const b = open();

@@ -140,7 +140,8 @@ export class SdsServer implements Component {
       return;
     }
     const requested = new Set(request.resource_names);
-    if (request.response_nonce === '') {
+    // No nonce, or a nonce from before a reconnect (nothing sent on this stream yet): a fresh request.
+    if (request.response_nonce === '' || connection.lastNonce === '') {
       connection.names = requested;
       await this.#send(connection, [...requested]);
       return;
@@ -196,15 +197,20 @@ export class SdsServer implements Component {
     if (name.startsWith(FILE_CERT_PREFIX)) {
       const [certFile, keyFile] = name.slice(FILE_CERT_PREFIX.length).split('~');
       if (!certFile || !keyFile) throw new Error(`invalid resource name ${name}: want file-cert:<cert>~<key>`);
-      const [chain, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+      const [chain, key] = await Promise.all([readFile(this.#resolve(certFile)), readFile(this.#resolve(keyFile))]);
       return { name, tls_certificate: { certificate_chain: { inline_bytes: chain }, private_key: { inline_bytes: key } } };
     }
     if (name.startsWith(FILE_ROOT_PREFIX)) {
       const file = name.slice(FILE_ROOT_PREFIX.length);
-      const bundle = file === 'system' ? await firstExisting(SYSTEM_ROOT_BUNDLES) : file;
+      const bundle = file === 'system' ? await firstExisting(SYSTEM_ROOT_BUNDLES) : this.#resolve(file);
       return { name, validation_context: { trusted_ca: { inline_bytes: await readFile(bundle) } } };
     }
     throw new Error(`unknown resource name ${name}`);
+  }
+
+  /** Relative file names in `file-cert:`/`file-root:` resolve against the agent's working directory. */
+  #resolve(file: string): string {
+    return path.resolve(this.#deps.cwd, file);
   }
 
   /** Ends a stream with an error status: Envoy retries and keeps the secret it has. */

@@ -115,7 +115,9 @@ export class SecretCache implements Component {
   async getWorkloadSecret(): Promise<WorkloadSecret> {
     const current = this.#current;
     if (current) {
-      this.#deps.log.debug('returned workload certificate from cache', { ttl: formatDuration(current.notAfter - this.#deps.clock.now()) });
+      this.#deps.log.info('returned workload certificate from cache', { ttl: formatDuration(current.notAfter - this.#deps.clock.now()) });
+      // Hits rewrite OUTPUT_CERTS too (only if changed), so deleted or edited files come back, as in Istio.
+      await this.#writeOutputCerts(current);
       return current;
     }
     return this.#issueOnce();
@@ -124,7 +126,7 @@ export class SecretCache implements Component {
   /** The ROOTCA bundle: the CA root (last chain entry) merged with configured extra trust anchors. */
   async getRootCert(): Promise<string> {
     const secret = await this.getWorkloadSecret();
-    this.#deps.log.debug('returned workload trust anchor from cache', { ttl: formatDuration(secret.notAfter - this.#deps.clock.now()) });
+    this.#deps.log.info('returned workload trust anchor from cache', { ttl: formatDuration(secret.notAfter - this.#deps.clock.now()) });
     return mergeTrustAnchors(secret.rootCertPem, this.#deps.extraTrustAnchors);
   }
 
@@ -254,8 +256,10 @@ export class SecretCache implements Component {
     const dir = this.#deps.config.outputCertsDir;
     if (dir === '') return;
     try {
-      await writeFileAtomicIfChanged(path.join(dir, 'key.pem'), secret.privateKeyPem, 0o600);
+      // Chain before key: a reader between the two renames sees a mismatched pair, which the CA client
+      // detects and answers with the token; the root goes last, after the pair it certifies.
       await writeFileAtomicIfChanged(path.join(dir, 'cert-chain.pem'), secret.certChainPem, 0o600);
+      await writeFileAtomicIfChanged(path.join(dir, 'key.pem'), secret.privateKeyPem, 0o600);
       await writeFileAtomicIfChanged(path.join(dir, 'root-cert.pem'), secret.rootCertPem, 0o600);
     } catch (err) {
       // The certificate is still served over SDS; only the on-disk copy is stale.
@@ -285,6 +289,7 @@ export class SecretCache implements Component {
       clearTimeout(timer);
       timer = setTimeout(() => this.#spawn(this.#reloadFileMounted()), 100).unref();
     });
+    this.#watcher.on('error', (err) => this.#deps.log.warn(`stopped watching file-mounted certificates: ${err.message}`));
     this.#lifetime.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   }
 
