@@ -30,7 +30,7 @@ export interface AdsNodeRecord {
   readonly id: string;
   readonly cluster: string;
   readonly metadata: Readonly<Record<string, JsonLike>>;
-  /** The authenticated caller, `spiffe://...`. */
+  /** The authenticated caller, `spiffe://...`; '' on an insecure control plane. */
   readonly peerIdentity: string;
   readonly authMethod: AuthMethod;
   readonly connectedAt: Date;
@@ -284,7 +284,7 @@ export class AdsServer {
       id: node.id,
       cluster: node.cluster,
       metadata: fromStruct(node.metadata),
-      peerIdentity: spiffeUri(stream.caller.identity),
+      peerIdentity: stream.caller.identity ? spiffeUri(stream.caller.identity) : '',
       authMethod: stream.caller.authMethod,
       connectedAt: new Date(),
       disconnectedAt: undefined,

@@ -2,12 +2,18 @@ import type { Metadata } from '@grpc/grpc-js';
 import type { CaAuthority, SpiffeIdentity } from './ca-authority.js';
 import { TokenError, type TokenAuthority } from './jwt.js';
 
-export type AuthMethod = 'jwt' | 'mtls';
+/** `none`: a stream on an insecure (plaintext, unauthenticated) control plane. */
+export type AuthMethod = 'jwt' | 'mtls' | 'none';
 
-export interface Caller {
+export type Caller = AuthenticatedCaller | { readonly identity: undefined; readonly authMethod: 'none' };
+
+export interface AuthenticatedCaller {
   readonly identity: SpiffeIdentity;
-  readonly authMethod: AuthMethod;
+  readonly authMethod: 'jwt' | 'mtls';
 }
+
+/** Whoever connects to an insecure control plane. */
+export const ANONYMOUS_CALLER: Caller = { identity: undefined, authMethod: 'none' };
 
 /** Authentication failed; the gRPC handlers turn this into status UNAUTHENTICATED. */
 export class AuthenticationError extends Error {
@@ -37,7 +43,7 @@ export class Authenticator {
     },
   ) {}
 
-  async authenticate(call: AuthenticatableCall, now: Date): Promise<Caller> {
+  async authenticate(call: AuthenticatableCall, now: Date): Promise<AuthenticatedCaller> {
     let certificateProblem: string | undefined;
     const peer = call.getAuthContext()?.sslPeerCertificate;
     if (peer?.raw) {

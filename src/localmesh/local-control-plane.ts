@@ -16,9 +16,19 @@ import {
   type JsonLike,
 } from '../proto/index.js';
 import { AdsServer, type AdsNodeRecord, type AdsRequestRecord, type AdsResponseRecord, type XdsResource } from './ads-server.js';
-import { AuthenticationError, Authenticator, CLUSTER_ID_METADATA, metadataString, type AuthMethod } from './authenticator.js';
+import {
+  ANONYMOUS_CALLER,
+  AuthenticationError,
+  Authenticator,
+  CLUSTER_ID_METADATA,
+  metadataString,
+  type AuthMethod,
+  type Caller,
+} from './authenticator.js';
 import { CaAuthority, CsrError, spiffeUri, type CaState, type RootKeyAlgorithm, type ServingCertificate } from './ca-authority.js';
+import { buildGrpcServiceResources, type GrpcService } from './grpc-service-resources.js';
 import { TokenAuthority, type TokenRequest } from './jwt.js';
+import { ResourceSchema } from './resource-schema.js';
 import { StaticCertificateProvider } from './static-certificate-provider.js';
 import { Waiters } from './waiters.js';
 
@@ -55,6 +65,15 @@ export interface LocalControlPlaneOptions {
   /** Root CA (and token key) from `exportState()` of an earlier instance. */
   readonly state?: LocalControlPlaneState;
   readonly clock?: Clock;
+  /**
+   * Plaintext gRPC, no authentication, ADS only (the CA service is not registered, so its calls
+   * fail UNIMPLEMENTED). For clients that cannot do istiod's TLS, such as a proxyless gRPC client
+   * (whose bootstrap offers only `insecure` and `google_default` channel credentials), or an agent
+   * with `controlPlaneAuthPolicy: NONE`. Default false.
+   */
+  readonly insecure?: boolean;
+  /** Schema for `setGrpcServices`; by default loaded on its first call. */
+  readonly resourceSchema?: ResourceSchema;
 }
 
 export interface IssuedCertificate {
@@ -119,12 +138,14 @@ function silentLogger(): Logger {
  *   certificate it issued or by a JWT it signed (with `ClusterID` metadata), and certifying that
  *   identity whatever the CSR asks for;
  * - `envoy.service.discovery.v3.AggregatedDiscoveryService`, SotW and Delta, serving whatever
- *   resources a test sets.
+ *   resources a test sets, or the listeners, routes, clusters and endpoints istiod would generate
+ *   for services named in `setGrpcServices`.
  *
  * Its root CA is generated (or taken from `state`) once per instance, so `close()` then `start()`
  * serves the same root on the same port, as a restarted istiod would. Tests steer it with
- * `issueToken`, `setCaAvailable`, `rejectNextCsr`, `setResources`, `dropStreams` and the `waitFor*`
- * methods; pending waits are rejected by `close()`.
+ * `issueToken`, `setCaAvailable`, `rejectNextCsr`, `setResources`, `setGrpcServices`, `dropStreams`
+ * and the `waitFor*` methods; pending waits are rejected by `close()`. With `insecure: true` it
+ * serves only ADS, in plaintext, to anyone.
  */
 export class LocalControlPlane implements Component {
   readonly name = 'localmesh';
@@ -139,6 +160,8 @@ export class LocalControlPlane implements Component {
   readonly #rootKeyAlgorithm: RootKeyAlgorithm;
   readonly #state: LocalControlPlaneState | undefined;
   readonly #clock: Clock;
+  readonly #isInsecure: boolean;
+  #resourceSchema: ResourceSchema | undefined;
   readonly #waiters = new Waiters();
   readonly #ads: AdsServer;
   readonly #issued: IssuedCertificate[] = [];
@@ -164,6 +187,8 @@ export class LocalControlPlane implements Component {
     this.#rootKeyAlgorithm = options.rootKeyAlgorithm ?? 'RSA';
     this.#state = options.state;
     this.#clock = options.clock ?? systemClock;
+    this.#isInsecure = options.insecure ?? false;
+    this.#resourceSchema = options.resourceSchema;
     this.#ads = new AdsServer({ log: this.#log, onChange: () => this.#waiters.notify() });
   }
 
@@ -182,8 +207,14 @@ export class LocalControlPlane implements Component {
     return this.#server !== undefined;
   }
 
+  /** Plaintext and unauthenticated, without a CA (`insecure` option). */
+  get isInsecure(): boolean {
+    return this.#isInsecure;
+  }
+
   /** The root certificate (PEM); available once `start()` (or `issueToken()`) has run. */
   get rootCertPem(): string {
+    if (this.#isInsecure) throw new Error('an insecure local control plane has no CA and serves no certificate');
     if (!this.#resolved) throw new Error('local control plane has not been started');
     return this.#resolved.ca.rootCertPem;
   }
@@ -258,6 +289,19 @@ export class LocalControlPlane implements Component {
 
   getResources(typeUrl: string): XdsResource[] | undefined {
     return this.#ads.getResources(typeUrl);
+  }
+
+  /**
+   * Serves `services` to proxyless gRPC clients as istiod does: replaces every Listener,
+   * RouteConfiguration, Cluster and ClusterLoadAssignment with the ones built for them (see
+   * `buildGrpcServiceResources`) and pushes them, clusters and endpoints first, to subscribed
+   * streams. A client then dials `xds:///<host>:<port>`. `[]` withdraws them all.
+   */
+  setGrpcServices(services: readonly GrpcService[]): void {
+    this.#resourceSchema ??= new ResourceSchema();
+    const resources = buildGrpcServiceResources(services, this.#resourceSchema);
+    for (const [typeUrl, ofType] of resources) this.#ads.setResources(typeUrl, ofType);
+    this.#log.info('grpc services set', { services: services.map((service) => `${service.host}:${service.port}`) });
   }
 
   /** Every node that opened an ADS stream, in order (including streams since closed). */
@@ -342,29 +386,38 @@ export class LocalControlPlane implements Component {
 
   async #listen(signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
-    const materials = await this.#ensureMaterials();
-    signal?.throwIfAborted();
     const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
-    server.addService(this.#schema.caService, {
-      CreateCertificate: (
-        call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
-        callback: sendUnaryData<IstioCertificateResponse>,
-      ) => {
-        this.#createCertificate(materials, call, callback).catch((err: unknown) => {
-          this.#log.error('CreateCertificate handler failed', { error: errorMessage(err) });
-        });
-      },
-    });
+    let credentials: grpc.ServerCredentials;
+    let authenticate: (call: ServerDuplexStream<unknown, unknown>) => Promise<Caller>;
+    if (this.#isInsecure) {
+      credentials = grpc.ServerCredentials.createInsecure();
+      authenticate = async () => ANONYMOUS_CALLER;
+    } else {
+      const materials = await this.#ensureMaterials();
+      signal?.throwIfAborted();
+      server.addService(this.#schema.caService, {
+        CreateCertificate: (
+          call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
+          callback: sendUnaryData<IstioCertificateResponse>,
+        ) => {
+          this.#createCertificate(materials, call, callback).catch((err: unknown) => {
+            this.#log.error('CreateCertificate handler failed', { error: errorMessage(err) });
+          });
+        },
+      });
+      const provider = new StaticCertificateProvider(Buffer.from(materials.ca.rootCertPem), {
+        certificate: Buffer.from(materials.serving.certPem),
+        privateKey: Buffer.from(materials.serving.keyPem),
+      });
+      // One provider serves both roles; grpc-js's argument order for the two is easy to get wrong.
+      credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+      authenticate = (call) => materials.authenticator.authenticate(call, this.#now());
+    }
     server.addService(this.#schema.adsService, {
-      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.#serveAds(materials, 'sotw', call),
-      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => this.#serveAds(materials, 'delta', call),
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.#serveAds(authenticate, 'sotw', call),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        this.#serveAds(authenticate, 'delta', call),
     });
-    const provider = new StaticCertificateProvider(Buffer.from(materials.ca.rootCertPem), {
-      certificate: Buffer.from(materials.serving.certPem),
-      privateKey: Buffer.from(materials.serving.keyPem),
-    });
-    // One provider serves both roles; grpc-js's argument order for the two is easy to get wrong.
-    const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
     const port = this.#boundPort ?? this.#initialPort;
     const target = `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${port}`;
     let boundPort: number;
@@ -378,7 +431,12 @@ export class LocalControlPlane implements Component {
     }
     this.#server = server;
     this.#boundPort = boundPort;
-    this.#log.info('local control plane listening', { address: `${this.#host}:${boundPort}`, trustDomain: this.trustDomain, clusterId: this.clusterId });
+    this.#log.info('local control plane listening', {
+      address: `${this.#host}:${boundPort}`,
+      trustDomain: this.trustDomain,
+      clusterId: this.clusterId,
+      insecure: this.#isInsecure,
+    });
     if (signal?.aborted) {
       await this.#stopServer();
       signal.throwIfAborted();
@@ -406,24 +464,24 @@ export class LocalControlPlane implements Component {
   }
 
   #serveAds(
-    materials: Materials,
+    authenticate: (call: ServerDuplexStream<unknown, unknown>) => Promise<Caller>,
     kind: 'sotw' | 'delta',
     call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> | ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
   ): void {
-    this.#authenticateAds(materials, kind, call).catch((err: unknown) => {
+    this.#authenticateAds(authenticate, kind, call).catch((err: unknown) => {
       this.#log.error('ADS handler failed', { error: errorMessage(err) });
       call.emit('error', statusError(status.INTERNAL, errorMessage(err)));
     });
   }
 
   async #authenticateAds(
-    materials: Materials,
+    authenticate: (call: ServerDuplexStream<unknown, unknown>) => Promise<Caller>,
     kind: 'sotw' | 'delta',
     call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> | ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
   ): Promise<void> {
     let caller;
     try {
-      caller = await materials.authenticator.authenticate(call, this.#now());
+      caller = await authenticate(call);
     } catch (err) {
       const details = err instanceof AuthenticationError ? err.message : `authentication error: ${errorMessage(err)}`;
       this.#log.debug('ads stream rejected', { error: details });

@@ -12,6 +12,11 @@ export class AgentMetrics {
   readonly outgoingRetries: Counter<'request_type'>;
   readonly outgoingLatency: Counter<'request_type'>;
   readonly fileSecretFailures: Counter;
+  readonly istiodConnectionFailures: Counter;
+  readonly istiodConnectionTerminations: Counter<'type'>;
+  readonly envoyConnectionTerminations: Counter<'type'>;
+  readonly xdsProxyRequests: Counter;
+  readonly xdsProxyResponses: Counter;
   #certExpiry: () => number | undefined = () => undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -54,6 +59,33 @@ export class AgentMetrics {
     this.fileSecretFailures = new Counter({
       name: 'istio_agent_num_file_secret_failures_total',
       help: 'Number of times secret generation failed for files',
+      registers,
+    });
+    this.istiodConnectionFailures = new Counter({
+      name: 'istio_agent_istiod_connection_failures',
+      help: 'The total number of connection failures to Istiod',
+      registers,
+    });
+    this.istiodConnectionTerminations = new Counter({
+      name: 'istio_agent_istiod_connection_terminations',
+      help: 'The total number of connection errors to Istiod',
+      labelNames: ['type'],
+      registers,
+    });
+    this.envoyConnectionTerminations = new Counter({
+      name: 'istio_agent_envoy_connection_terminations',
+      help: 'The total number of connection errors from envoy',
+      labelNames: ['type'],
+      registers,
+    });
+    this.xdsProxyRequests = new Counter({
+      name: 'istio_agent_xds_proxy_requests',
+      help: 'The total number of Xds Proxy Requests',
+      registers,
+    });
+    this.xdsProxyResponses = new Counter({
+      name: 'istio_agent_xds_proxy_responses',
+      help: 'The total number of Xds Proxy Responses',
       registers,
     });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'istio_agent_' });

@@ -1,0 +1,188 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import type { Any, Codec, Locality, Struct } from '../proto/index.js';
+
+/**
+ * The protobuf schema the local control plane builds Envoy resources with: listeners, routes,
+ * clusters and endpoints. Kept apart from the agent's schema (src/proto), which never looks inside
+ * these resources, and loaded only when a test or the demo asks for services (~150 ms).
+ */
+export const RESOURCE_PROTO_FILES = [
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+] as const;
+
+export const LISTENER_TYPE_URL = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+export const ROUTE_CONFIGURATION_TYPE_URL = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+export const CLUSTER_TYPE_URL = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+export const CLUSTER_LOAD_ASSIGNMENT_TYPE_URL = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+export const HTTP_CONNECTION_MANAGER_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+// TypeScript shapes of the fields the control plane sets and its tests read (proto field names).
+// Decoding fills defaults: strings '', numbers 0, repeated [], unset messages null, enums by name.
+
+export interface UInt32Value {
+  value: number;
+}
+
+/** An empty `ads: {}` selects the ADS stream the resource itself arrived on. */
+export interface ConfigSource {
+  ads?: Record<string, never> | null;
+  self?: Record<string, never> | null;
+  /** 'AUTO' (default), 'V2' or 'V3'. */
+  resource_api_version?: string;
+}
+
+export interface SocketAddress {
+  address: string;
+  port_value: number;
+}
+
+export interface Address {
+  socket_address?: SocketAddress | null;
+}
+
+export interface Listener {
+  name: string;
+  address?: Address | null;
+  api_listener?: { api_listener?: Any | null } | null;
+}
+
+export interface HttpFilter {
+  name: string;
+  typed_config?: Any | null;
+  is_optional?: boolean;
+}
+
+export interface HttpConnectionManager {
+  stat_prefix?: string;
+  rds?: { config_source?: ConfigSource | null; route_config_name: string } | null;
+  http_filters: HttpFilter[];
+}
+
+export interface Route {
+  name?: string;
+  match?: { prefix?: string } | null;
+  route?: { cluster?: string } | null;
+}
+
+export interface VirtualHost {
+  name: string;
+  domains: string[];
+  routes: Route[];
+}
+
+export interface RouteConfiguration {
+  name: string;
+  virtual_hosts: VirtualHost[];
+}
+
+export interface Cluster {
+  name: string;
+  /** 'STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS' or 'ORIGINAL_DST'. */
+  type: string;
+  /** 'ROUND_ROBIN', 'LEAST_REQUEST', ... */
+  lb_policy: string;
+  eds_cluster_config?: { service_name: string; eds_config?: ConfigSource | null } | null;
+  metadata?: { filter_metadata: Record<string, Struct> } | null;
+}
+
+export interface LbEndpoint {
+  endpoint?: { address?: Address | null } | null;
+  /** 'UNKNOWN' (default) or 'HEALTHY' are used; others are skipped by gRPC clients. */
+  health_status?: string;
+  load_balancing_weight?: UInt32Value | null;
+}
+
+export interface LocalityLbEndpoints {
+  locality?: Locality | null;
+  lb_endpoints: LbEndpoint[];
+  /** gRPC clients skip a locality without a weight. */
+  load_balancing_weight?: UInt32Value | null;
+  priority?: number;
+}
+
+export interface ClusterLoadAssignment {
+  cluster_name: string;
+  endpoints: LocalityLbEndpoints[];
+}
+
+/** The control plane sets none of Router's fields; these are two of them. */
+export interface Router {
+  suppress_envoy_headers?: boolean;
+  start_child_span?: boolean;
+}
+
+const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
+
+function protoRoots(): string[] {
+  const require = createRequire(import.meta.url);
+  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  return [
+    path.join(deps, 'envoy-api'),
+    path.join(deps, 'xds'),
+    path.join(deps, 'googleapis'),
+    path.join(deps, 'protoc-gen-validate'),
+    path.dirname(require.resolve('protobufjs/package.json')),
+  ];
+}
+
+export function loadResourceSchema(): protobuf.Root {
+  const roots = protoRoots();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of roots) {
+      const candidate = path.join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return target; // protobufjs then serves google/protobuf/*.proto from its built-in copies
+  };
+  root.loadSync([...RESOURCE_PROTO_FILES], { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
+  const type = root.lookupType(typeName);
+  return {
+    encode: (message) => {
+      // Enums are given by name, which verify() only accepts once fromObject() has converted them.
+      const converted = type.fromObject(message as Record<string, unknown>);
+      const err = type.verify(converted);
+      if (err) throw new TypeError(`${typeName}: ${err}`);
+      const bytes = type.encode(converted).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+    decode: (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS) as T,
+  };
+}
+
+/** Codecs for the Envoy resources the control plane builds. Build once, share read-only. */
+export class ResourceSchema {
+  readonly root: protobuf.Root;
+  readonly listener: Codec<Listener>;
+  readonly httpConnectionManager: Codec<HttpConnectionManager>;
+  readonly router: Codec<Router>;
+  readonly routeConfiguration: Codec<RouteConfiguration>;
+  readonly cluster: Codec<Cluster>;
+  readonly clusterLoadAssignment: Codec<ClusterLoadAssignment>;
+
+  constructor(root: protobuf.Root = loadResourceSchema()) {
+    this.root = root;
+    this.listener = codec(root, 'envoy.config.listener.v3.Listener');
+    this.httpConnectionManager = codec(root, 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    this.router = codec(root, 'envoy.extensions.filters.http.router.v3.Router');
+    this.routeConfiguration = codec(root, 'envoy.config.route.v3.RouteConfiguration');
+    this.cluster = codec(root, 'envoy.config.cluster.v3.Cluster');
+    this.clusterLoadAssignment = codec(root, 'envoy.config.endpoint.v3.ClusterLoadAssignment');
+  }
+}
