@@ -40,7 +40,7 @@ say(`VM files written under ${vm} (cluster.env, etc/istio/config/mesh, etc/certs
 
 const agent = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts'), 'proxy'], {
   cwd: vm,
-  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl },
+  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl, DISABLE_ENVOY: 'true' },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 

@@ -6,7 +6,9 @@ import type { LogRoot } from './log/index.js';
 import { AgentMetrics } from './metrics/index.js';
 import { ProtoSchema } from './proto/index.js';
 import { SdsServer } from './sds/index.js';
+import { IstiodDialer } from './net/index.js';
 import { SecretCache } from './secrets/index.js';
+import { GrpcBootstrapFile, XdsProxy, buildGrpcBootstrap, buildNode, grpcBootstrapPath, toProtoNode } from './xds/index.js';
 
 export interface AgentDeps {
   log: LogRoot;
@@ -24,6 +26,7 @@ export class Agent implements Component {
   readonly config: AgentConfig;
   readonly metrics: AgentMetrics;
   readonly secrets: SecretCache;
+  readonly xds: XdsProxy;
   readonly #components: Component[];
   #closed?: Promise<void>;
 
@@ -74,8 +77,38 @@ export class Agent implements Component {
       log: log.scope('sds'),
       adsLog: log.scope('ads'),
     });
-    // Istio's order (pkg/istio-agent/agent.go): secret cache and SDS before the xDS proxy and Envoy.
-    this.#components = [this.secrets, sds];
+    // Throws ConfigErrors for metadata istiod could not decode (a typed boolean that is not one).
+    const node = buildNode(config);
+    const xdsLog = log.scope('xdsproxy');
+    this.xds = new XdsProxy({
+      socketPath: config.xds.socketPath,
+      address: config.xds.address,
+      clusterId: identity.clusterId,
+      delta: config.xds.delta,
+      dialer: new IstiodDialer({
+        config: config.xds,
+        provCertDir: secrets.provCertDir,
+        clock,
+        log: xdsLog,
+        rootMissing: (_address, file) => `root CA file for XDS does not exist ${file}`,
+        keepaliveTimeMs: config.grpcKeepalive.intervalMs,
+        keepaliveTimeoutMs: config.grpcKeepalive.timeoutMs,
+      }),
+      schema,
+      clock,
+      log: xdsLog,
+      metrics: this.metrics,
+      // Without Envoy the agent keeps a stream of its own, so istiod still sees (and registers) the
+      // workload and the agent-handled types (DNS table, health) still flow.
+      ownNode: config.disableEnvoy ? toProtoNode(node) : undefined,
+    });
+    const components: Component[] = [this.secrets, sds, this.xds];
+    const bootstrapFile = grpcBootstrapPath(config);
+    if (bootstrapFile) {
+      components.push(new GrpcBootstrapFile({ file: bootstrapFile, bootstrap: buildGrpcBootstrap(config, node), log: defaultLog }));
+    }
+    // Istio's order (pkg/istio-agent/agent.go): secret cache and SDS, then the xDS proxy, then the gRPC bootstrap.
+    this.#components = components;
   }
 
   /** Where Envoy (and tests) reach SDS. */

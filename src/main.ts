@@ -38,9 +38,9 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
   for (const [name, value] of line.printable) defaultLog.info(`FLAG: --${name}="${value}"`);
   defaultLog.info(`Version ${AGENT_VERSION} (istio-vm-agent, pilot-agent ${ISTIO_COMPAT_VERSION} compatible)`);
 
-  let config;
+  let agent: Agent;
   try {
-    config = loadAgentConfig({
+    const config = loadAgentConfig({
       cwd: process.cwd(),
       env: process.env,
       flags: line.flags,
@@ -49,6 +49,9 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
       networkInterfaces: () => os.networkInterfaces(),
       hostname: () => os.hostname().split('.')[0] ?? '',
     });
+    for (const notice of config.notices) defaultLog.info(notice);
+    for (const warning of config.warnings) defaultLog.warn(warning);
+    agent = new Agent(config, { log });
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
     for (const e of err.errors) process.stderr.write(`Error: ${redact(e.message)}\n`);
@@ -56,9 +59,6 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     await log.close();
     return EXIT_CONFIG_ERROR;
   }
-  for (const notice of config.notices) defaultLog.info(notice);
-  for (const warning of config.warnings) defaultLog.warn(warning);
-
   const shutdown = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     defaultLog.info(`Received ${signal}, shutting down`);
@@ -67,7 +67,6 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 
-  const agent = new Agent(config, { log });
   try {
     await agent.start(shutdown.signal);
   } catch (err) {

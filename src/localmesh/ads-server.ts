@@ -58,6 +58,12 @@ export interface AdsRequestRecord {
   readonly at: Date;
 }
 
+/** Encoders for responses: the server writes the bytes they return. */
+export interface ResponseEncoders {
+  sotw(response: DiscoveryResponse): Buffer;
+  delta(response: DeltaDiscoveryResponse): Buffer;
+}
+
 export interface AdsResponseRecord {
   readonly stream: number;
   readonly kind: AdsStreamKind;
@@ -68,6 +74,8 @@ export interface AdsResponseRecord {
   readonly resourceNames: readonly string[];
   /** Delta `removed_resources` ([] for SotW). */
   readonly removed: readonly string[];
+  /** The encoded response exactly as written to the stream. */
+  readonly bytes: Buffer;
   readonly at: Date;
 }
 
@@ -148,6 +156,7 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
  */
 export class AdsServer {
   readonly #log: Logger;
+  readonly #encode: ResponseEncoders;
   readonly #onChange: () => void;
   readonly #store = new Map<string, TypeStore>();
   readonly #streams = new Set<AdsStream>();
@@ -156,9 +165,10 @@ export class AdsServer {
   readonly #responses: AdsResponseRecord[] = [];
   #nextStreamId = 1;
 
-  constructor(deps: { log: Logger; onChange: () => void }) {
+  constructor(deps: { log: Logger; onChange: () => void; encode: ResponseEncoders }) {
     this.#log = deps.log;
     this.#onChange = deps.onChange;
+    this.#encode = deps.encode;
   }
 
   get nodes(): readonly AdsNodeRecord[] {
@@ -346,8 +356,10 @@ export class AdsServer {
       nonce,
     };
     subscription.nonce = nonce;
-    stream.call.write(response);
-    this.#recordResponse(stream, typeUrl, nonce, response.version_info, selected.map(([name]) => name), []);
+    // Encoded here, and written as those bytes, so tests can compare what a client got byte for byte.
+    const bytes = this.#encode.sotw(response);
+    stream.call.write(bytes as unknown as DiscoveryResponse);
+    this.#recordResponse(stream, typeUrl, nonce, response.version_info, selected.map(([name]) => name), [], bytes);
   }
 
   #onDeltaRequest(stream: DeltaStream, request: DeltaDiscoveryRequest): void {
@@ -428,12 +440,13 @@ export class AdsServer {
     };
     for (const [name, resource] of changed) subscription.sent.set(name, resource.version);
     for (const name of removed) subscription.sent.delete(name);
-    stream.call.write(response);
-    this.#recordResponse(stream, typeUrl, nonce, response.system_version_info, changed.map(([name]) => name), removed);
+    const bytes = this.#encode.delta(response);
+    stream.call.write(bytes as unknown as DeltaDiscoveryResponse);
+    this.#recordResponse(stream, typeUrl, nonce, response.system_version_info, changed.map(([name]) => name), removed, bytes);
   }
 
-  #recordResponse(stream: AdsStream, typeUrl: string, nonce: string, version: string, names: string[], removed: string[]): void {
-    this.#responses.push({ stream: stream.id, kind: stream.kind, typeUrl, nonce, version, resourceNames: names, removed, at: new Date() });
+  #recordResponse(stream: AdsStream, typeUrl: string, nonce: string, version: string, names: string[], removed: string[], bytes: Buffer): void {
+    this.#responses.push({ stream: stream.id, kind: stream.kind, typeUrl, nonce, version, resourceNames: names, removed, bytes, at: new Date() });
     this.#log.debug('ads push', { stream: stream.id, type: typeUrl, version, nonce, resources: names.length, removed: removed.length });
   }
 }

@@ -189,7 +189,11 @@ export class LocalControlPlane implements Component {
     this.#clock = options.clock ?? systemClock;
     this.#isInsecure = options.insecure ?? false;
     this.#resourceSchema = options.resourceSchema;
-    this.#ads = new AdsServer({ log: this.#log, onChange: () => this.#waiters.notify() });
+    this.#ads = new AdsServer({
+      log: this.#log,
+      onChange: () => this.#waiters.notify(),
+      encode: { sotw: (r) => this.#schema.discoveryResponse.encode(r), delta: (r) => this.#schema.deltaDiscoveryResponse.encode(r) },
+    });
   }
 
   /** The bound port; stays the same across restarts. */
@@ -413,7 +417,17 @@ export class LocalControlPlane implements Component {
       credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
       authenticate = (call) => materials.authenticator.authenticate(call, this.#now());
     }
-    server.addService(this.#schema.adsService, {
+    // The ADS server writes responses it has already encoded: serialize passes those bytes through.
+    const ads = this.#schema.adsService;
+    const passBytes =
+      <T>(encode: (message: T) => Buffer) =>
+      (message: T): Buffer =>
+        Buffer.isBuffer(message) ? message : encode(message);
+    const adsService = {
+      StreamAggregatedResources: { ...ads.StreamAggregatedResources, responseSerialize: passBytes(ads.StreamAggregatedResources.responseSerialize) },
+      DeltaAggregatedResources: { ...ads.DeltaAggregatedResources, responseSerialize: passBytes(ads.DeltaAggregatedResources.responseSerialize) },
+    };
+    server.addService(adsService, {
       StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.#serveAds(authenticate, 'sotw', call),
       DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         this.#serveAds(authenticate, 'delta', call),

@@ -10,3 +10,4 @@ export {
   GRPC_SERVER_LISTENER_NAME_TEMPLATE,
   type GrpcBootstrap,
 } from './grpc-bootstrap.js';
+export { GrpcBootstrapFile } from './grpc-bootstrap-file.js';

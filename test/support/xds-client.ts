@@ -1,4 +1,4 @@
-// A proxyless gRPC client in its own process, for the local control plane's tests:
+// A proxyless gRPC client in its own process, for tests (see proxyless.ts):
 //
 //   GRPC_XDS_BOOTSTRAP=<bootstrap.json> node --import <tsx> xds-client.ts <target> <method path> <message>
 //
