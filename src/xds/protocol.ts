@@ -1,6 +1,6 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import type { Any, Node, ProtoSchema, Status } from '../proto/index.js';
-import { RESPONSE_TYPE_URL_FIELD, readStringField } from './wire.js';
+import { RESPONSE_TYPE_URL_FIELD, checkMessageBounds, readStringField } from './wire.js';
 
 /** What the proxy needs to know about a request Envoy sent. */
 export interface RequestSummary {
@@ -60,6 +60,7 @@ export function sotwProtocol(schema: ProtoSchema): StreamProtocol {
     label: 'upstream XDS server',
     method: rawMethod(schema.adsService.StreamAggregatedResources.path),
     summarizeRequest(bytes) {
+      checkMessageBounds(bytes);
       const request = schema.discoveryRequest.decode(bytes);
       return { typeUrl: request.type_url, hasNode: Boolean(request.node), nodeId: request.node?.id ?? '' };
     },
@@ -87,6 +88,7 @@ export function deltaProtocol(schema: ProtoSchema): StreamProtocol {
     label: 'delta upstream XDS server',
     method: rawMethod(schema.adsService.DeltaAggregatedResources.path),
     summarizeRequest(bytes) {
+      checkMessageBounds(bytes);
       const request = schema.deltaDiscoveryRequest.decode(bytes);
       return { typeUrl: request.type_url, hasNode: Boolean(request.node), nodeId: request.node?.id ?? '' };
     },

@@ -26,6 +26,14 @@ function readVarint(buf: Uint8Array, offset: number): [value: number, next: numb
   throw new WireFormatError('truncated or overlong varint');
 }
 
+/**
+ * Walks the top-level fields of a message and checks that every one fits: protobufjs decodes a
+ * truncated string as if it were whole, so a cut-off message would otherwise pass for a valid one.
+ */
+export function checkMessageBounds(buf: Uint8Array): void {
+  readStringField(buf, -1);
+}
+
 /** The first occurrence of top-level string field `field`, or '' when absent (proto3's default). */
 export function readStringField(buf: Uint8Array, field: number): string {
   let offset = 0;
@@ -40,9 +48,11 @@ export function readStringField(buf: Uint8Array, field: number): string {
         break;
       case WIRE_FIXED64:
         offset = afterTag + 8;
+        if (offset > buf.length) throw new WireFormatError(`field ${number} runs past the end of the message`);
         break;
       case WIRE_FIXED32:
         offset = afterTag + 4;
+        if (offset > buf.length) throw new WireFormatError(`field ${number} runs past the end of the message`);
         break;
       case WIRE_LENGTH_DELIMITED: {
         const [length, start] = readVarint(buf, afterTag);
@@ -55,7 +65,6 @@ export function readStringField(buf: Uint8Array, field: number): string {
       default:
         throw new WireFormatError(`unsupported wire type ${wire}`);
     }
-    if (offset > buf.length) throw new WireFormatError('truncated message');
   }
   return '';
 }
