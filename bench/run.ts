@@ -6,6 +6,8 @@
  *    to the local control plane over TLS).
  *  - Process start → first certificate served over SDS, for the built bundle (dist/) and for tsx from
  *    source, and the agent's RSS once it is serving.
+ *  - A 20 MB CDS push delivered through the agent's xDS proxy vs straight from the control plane, in
+ *    interleaved rounds, as a ratio; and the agent's peak RSS meanwhile.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +18,8 @@ import * as grpc from '@grpc/grpc-js';
 import { generateKeyAndCsr, IstioCaClient, type KeyAlgorithm } from '../src/ca/index.js';
 import { systemClock } from '../src/clock.js';
 import { LogRoot } from '../src/log/index.js';
-import { LocalControlPlane } from '../src/localmesh/index.js';
+import { buildClusters, CLUSTER_TYPE_URL, LocalControlPlane } from '../src/localmesh/index.js';
+import { FLOW_CONTROL_WINDOW, IstiodDialer } from '../src/net/index.js';
 import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
 import { Writable } from 'node:stream';
@@ -136,6 +139,95 @@ for (const [label, command] of variants) {
   console.log(row(label, stats(times)));
   console.log(row('  agent RSS once serving', stats(rss), 'MB'));
 }
+
+// ---- 20 MB CDS push: through the agent's xDS proxy vs straight from the control plane ----
+console.log('\n20 MB CDS push (20,000 Clusters), request → whole response received; interleaved rounds');
+cp.setResources(CLUSTER_TYPE_URL, buildClusters(20_000, 1000));
+const identityCodec = (b: Buffer): Buffer => b;
+const rawAds = {
+  path: schema.adsService.StreamAggregatedResources.path,
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: identityCodec,
+  requestDeserialize: identityCodec,
+  responseSerialize: identityCodec,
+  responseDeserialize: identityCodec,
+};
+const cdsRequest = schema.discoveryRequest.encode({
+  version_info: '',
+  node: { id: 'sidecar~10.0.0.1~bench.istio-demo~istio-demo.svc.cluster.local', cluster: 'bench' },
+  resource_names: [],
+  type_url: CLUSTER_TYPE_URL,
+  response_nonce: '',
+  error_detail: null,
+});
+
+async function pushOnce(client: grpc.Client, metadata: grpc.Metadata): Promise<{ ms: number; bytes: number }> {
+  const started = performance.now();
+  const call = client.makeBidiStreamRequest<Buffer, Buffer>(rawAds.path, identityCodec, identityCodec, metadata);
+  const bytes = await new Promise<number>((resolve, reject) => {
+    call.once('data', (b: Buffer) => resolve(b.length));
+    call.once('error', reject);
+    call.write(cdsRequest);
+  });
+  const ms = performance.now() - started;
+  call.cancel();
+  call.on('error', () => undefined);
+  return { ms, bytes };
+}
+
+const xdsVm = mkdtempSync(path.join(work, 'xds-'));
+writeVmFiles(xdsVm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+const xdsAgent = spawn(process.execPath, [path.join(root, 'dist/pilot-agent.js'), 'proxy'], {
+  cwd: xdsVm,
+  env: { PATH: process.env['PATH'] ?? '', CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1' },
+  stdio: 'ignore',
+});
+const xdsSocket = path.join(xdsVm, 'etc/istio/proxy/XDS');
+while (!existsSync(xdsSocket)) await new Promise((r) => setTimeout(r, 5));
+// The bench's Envoy stand-in uses the same HTTP/2 window as the direct client, so only the hop differs.
+const viaAgent = new grpc.Client(`unix://${xdsSocket}`, grpc.credentials.createInsecure(), {
+  'grpc.max_receive_message_length': -1,
+  'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+});
+const directDialer = new IstiodDialer({
+  config: {
+    address: cp.address,
+    plaintext: false,
+    rootCertPath: path.join(xdsVm, 'etc/certs/root-cert.pem'),
+    serverName: 'istiod.istio-system.svc',
+    tokenPath: path.join(xdsVm, 'var/run/secrets/tokens/istio-token'),
+    headers: { ClusterID: 'Kubernetes' },
+  },
+  provCertDir: '',
+  clock: systemClock,
+  log: quiet.scope('xdsproxy'),
+  rootMissing: (_a, f) => `missing ${f}`,
+});
+const direct = await directDialer.newClient();
+const directMetadata = await directDialer.metadata();
+const pushRounds = Math.max(4, ROUNDS);
+const directTimes: number[] = [];
+const agentTimes: number[] = [];
+let pushBytes = 0;
+await pushOnce(direct, directMetadata); // warm both paths (TLS handshakes, JIT)
+await pushOnce(viaAgent, new grpc.Metadata());
+for (let i = 0; i < pushRounds; i++) {
+  const d = await pushOnce(direct, directMetadata);
+  const a = await pushOnce(viaAgent, new grpc.Metadata());
+  directTimes.push(d.ms);
+  agentTimes.push(a.ms);
+  pushBytes = a.bytes;
+}
+const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${xdsAgent.pid}/status`, 'utf8'))?.[1] ?? NaN);
+console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, stats(directTimes)));
+console.log(row('through the agent (unix socket → TLS upstream)', stats(agentTimes)));
+console.log(`ratio through-agent/direct (mean): ${(stats(agentTimes).mean / stats(directTimes).mean).toFixed(2)}   (goal ≤ 1.10)`);
+console.log(`agent peak RSS during the pushes (VmHWM): ${(peakKb / 1024).toFixed(1)} MB`);
+viaAgent.close();
+direct.close();
+xdsAgent.kill('SIGTERM');
+await new Promise((r) => xdsAgent.once('exit', r));
 
 await cp.close();
 rmSync(work, { recursive: true, force: true });

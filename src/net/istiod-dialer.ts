@@ -7,6 +7,9 @@ import type { UpstreamConfig } from '../config/index.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/index.js';
 
+/** HTTP/2 receive window for connections to istiod (and what local xDS clients should use too). */
+export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
 export interface IstiodDialerDeps {
   config: UpstreamConfig;
   /** PROV_CERT: cert-chain.pem + key.pem here authenticate the agent over mTLS when valid ('' = never). */
@@ -43,6 +46,9 @@ export class IstiodDialer {
       'grpc.keepalive_timeout_ms': this.#deps.keepaliveTimeoutMs ?? 10_000,
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      // A full push is many MB; the 64 KB HTTP/2 default window would stall it on WINDOW_UPDATE round
+      // trips. Go's gRPC grows its window by BDP estimation up to 16 MB; grpc-js needs it set up front.
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
     };
     if (config.plaintext) return new grpc.Client(config.address, grpc.credentials.createInsecure(), options);
     let root: Buffer | null = null;
