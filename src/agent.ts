@@ -98,6 +98,7 @@ export class Agent implements Component {
       clock,
       log: xdsLog,
       metrics: this.metrics,
+      keepalive: config.grpcKeepalive,
       // Without Envoy the agent keeps a stream of its own, so istiod still sees (and registers) the
       // workload and the agent-handled types (DNS table, health) still flow.
       ownNode: config.disableEnvoy ? toProtoNode(node) : undefined,

@@ -5,9 +5,10 @@ export type AgentErrorCode =
   | 'CA_ROOT_MISSING'
   | 'CSR_FAILED'
   | 'CERT_INVALID'
-  | 'SDS_SOCKET_IN_USE'
+  | 'SOCKET_IN_USE'
   | 'SOCKET_LISTEN_FAILED'
-  | 'TOKEN_UNREADABLE';
+  | 'TOKEN_UNREADABLE'
+  | 'UPSTREAM_ADDRESS_INVALID';
 
 /** A runtime failure: says what was being done, and to what; keeps the original error as `cause`. */
 export class AgentError extends Error {

@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import type { UpstreamConfig } from '../config/index.js';
@@ -40,7 +41,7 @@ export class IstiodDialer {
   }
 
   async newClient(): Promise<grpc.Client> {
-    const { config, rootMissing } = this.#deps;
+    const { config } = this.#deps;
     const options: grpc.ChannelOptions = {
       'grpc.keepalive_time_ms': this.#deps.keepaliveTimeMs ?? 30_000,
       'grpc.keepalive_timeout_ms': this.#deps.keepaliveTimeoutMs ?? 10_000,
@@ -51,19 +52,56 @@ export class IstiodDialer {
       'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
     };
     if (config.plaintext) return new grpc.Client(config.address, grpc.credentials.createInsecure(), options);
-    let root: Buffer | null = null;
-    if (config.rootCertPath !== '') {
-      try {
-        root = await readFile(config.rootCertPath);
-      } catch (err) {
-        throw new AgentError('CA_ROOT_MISSING', rootMissing(config.address, config.rootCertPath), { cause: err });
-      }
-    }
+    const root = await this.#root();
     const identity = await this.#clientCertificate();
     options['grpc.ssl_target_name_override'] = config.serverName;
     options['grpc.default_authority'] = config.serverName;
-    const credentials = grpc.credentials.createSsl(root, identity?.privateKey ?? null, identity?.certChain ?? null);
+    const credentials = grpc.credentials.createSsl(root ?? null, identity?.privateKey ?? null, identity?.certChain ?? null);
     return new grpc.Client(config.address, credentials, options);
+  }
+
+  /** The same credentials as newClient(), for a raw HTTP/2 connection (the xDS pass-through). */
+  async connectionOptions(): Promise<{ host: string; port: number; authority: string; tls?: ConnectionOptions }> {
+    const { config } = this.#deps;
+    const { host, port } = splitAddress(config.address);
+    if (config.plaintext) return { host, port, authority: config.address };
+    const root = await this.#root();
+    const identity = await this.#clientCertificate();
+    return {
+      host,
+      port,
+      authority: config.serverName,
+      tls: {
+        host,
+        port,
+        servername: config.serverName,
+        ...(root ? { ca: root } : {}),
+        ...(identity ? { cert: identity.certChain, key: identity.privateKey } : {}),
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.2',
+      },
+    };
+  }
+
+  /** The call metadata of metadata(), as HTTP/2 headers (lower-case names). */
+  async headers(): Promise<Record<string, string>> {
+    const metadata = await this.metadata();
+    const out: Record<string, string> = {};
+    for (const [key, values] of Object.entries(metadata.toHttp2Headers())) {
+      out[key.toLowerCase()] = Array.isArray(values) ? values.join(', ') : String(values);
+    }
+    return out;
+  }
+
+  /** The root certificate to verify istiod against (undefined: the OS trust store). */
+  async #root(): Promise<Buffer | undefined> {
+    const { config, rootMissing } = this.#deps;
+    if (config.rootCertPath === '') return undefined;
+    try {
+      return await readFile(config.rootCertPath);
+    } catch (err) {
+      throw new AgentError('CA_ROOT_MISSING', rootMissing(config.address, config.rootCertPath), { cause: err });
+    }
   }
 
   /** Headers for one call: configured extra headers, ClusterID, and `authorization: Bearer <token>` if there is one. */
@@ -109,4 +147,11 @@ export class IstiodDialer {
       return undefined;
     }
   }
+}
+
+/** `host:port`, `[v6]:port` → host and port (as Go's net.SplitHostPort). */
+function splitAddress(address: string): { host: string; port: number } {
+  const match = /^\[(.+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  if (!match) throw new AgentError('UPSTREAM_ADDRESS_INVALID', `invalid istiod address ${address}: want host:port`);
+  return { host: match[1] ?? '', port: Number(match[2]) };
 }

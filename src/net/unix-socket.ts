@@ -24,17 +24,7 @@ export function isSocketLive(file: string, timeoutMs = 1000): Promise<boolean> {
  */
 export async function bindUnixSocket(server: grpc.Server, file: string, options: { parentMode?: number; retries?: number } = {}): Promise<void> {
   const retries = options.retries ?? 5;
-  try {
-    await stat(file);
-    if (await isSocketLive(file)) {
-      throw new AgentError('SDS_SOCKET_IN_USE', `another server is already listening on ${file}`);
-    }
-    await rm(file, { force: true });
-  } catch (err) {
-    if (err instanceof AgentError) throw err;
-    // no stale file: nothing to remove
-  }
-  await mkdir(path.dirname(file), { recursive: true, mode: options.parentMode ?? 0o755 });
+  await prepareSocketPath(file, options.parentMode);
   let delay = 1000;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -53,6 +43,21 @@ export async function bindUnixSocket(server: grpc.Server, file: string, options:
     }
   }
   await chmod(file, 0o666);
+}
+
+/** Readies `file` for listening: refuse to steal a live socket, remove a stale one, create the parent. */
+export async function prepareSocketPath(file: string, parentMode = 0o755): Promise<void> {
+  try {
+    await stat(file);
+    if (await isSocketLive(file)) {
+      throw new AgentError('SOCKET_IN_USE', `another server is already listening on ${file}`);
+    }
+    await rm(file, { force: true });
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    // no stale file: nothing to remove
+  }
+  await mkdir(path.dirname(file), { recursive: true, mode: parentMode });
 }
 
 /** Stops a gRPC server, giving in-flight calls `graceMs` before forcing them closed. */

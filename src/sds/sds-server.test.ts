@@ -173,7 +173,7 @@ describe('SdsServer', () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(live, resolve));
     const thief = new SdsServer({ socketPath: live, cwd: dir, schema, secrets, log: capture.root.scope('sds'), adsLog: capture.root.scope('ads') });
-    await assert.rejects(thief.start(new AbortController().signal), (err: unknown) => err instanceof AgentError && err.code === 'SDS_SOCKET_IN_USE');
+    await assert.rejects(thief.start(new AbortController().signal), (err: unknown) => err instanceof AgentError && err.code === 'SOCKET_IN_USE');
     await thief.close();
     await new Promise((resolve) => holder.close(resolve));
   });

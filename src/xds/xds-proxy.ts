@@ -1,12 +1,14 @@
-import { rm } from 'node:fs/promises';
-import * as grpc from '@grpc/grpc-js';
+import { chmod, rm } from 'node:fs/promises';
+import http2 from 'node:http2';
+import { status } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Component } from '../lifecycle.js';
 import { formatDuration, type Logger } from '../log/index.js';
 import type { AgentMetrics } from '../metrics/index.js';
-import { bindUnixSocket, describeGrpcError, shutdownServer, type IstiodDialer } from '../net/index.js';
+import { describeGrpcError, prepareSocketPath, type IstiodDialer } from '../net/index.js';
 import type { Node, ProtoSchema } from '../proto/index.js';
+import { FrameError, FrameReader } from './grpc-frame.js';
 import { deltaProtocol, sotwProtocol, type StreamProtocol } from './protocol.js';
 import {
   isExpectedTermination,
@@ -15,6 +17,7 @@ import {
   type HandlerEntry,
   type HealthReport,
   type SessionContext,
+  type StreamStatus,
 } from './upstream-session.js';
 
 export interface XdsProxyDeps {
@@ -31,6 +34,7 @@ export interface XdsProxyDeps {
   /** [xdsproxy] */
   log: Logger;
   metrics: AgentMetrics;
+  keepalive?: { intervalMs: number; timeoutMs: number };
   /**
    * Envoy disabled: the agent keeps an upstream stream of its own, with this node, so DNS and health
    * work without Envoy (our extension; pilot-agent has no such stream).
@@ -39,25 +43,32 @@ export interface XdsProxyDeps {
   random?: () => number;
 }
 
-type DownstreamCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+interface DownstreamConnection {
+  session: UpstreamSession;
+  /** Ends Envoy's stream with a gRPC status (idempotent). */
+  end(end: StreamStatus): void;
+}
 
 const OWN_STREAM_BACKOFF_START_MS = 1_000;
+/** How much Envoy-bound data may wait in the agent before istiod's stream is paused. */
+const DOWNSTREAM_BUFFER_BYTES = 8 * 1024 * 1024;
 const OWN_STREAM_BACKOFF_MAX_MS = 30_000;
 
 /**
- * The xDS proxy on Envoy's side of the agent (SPEC §5): a gRPC server on a unix socket serving
- * AggregatedDiscoveryService. Each downstream stream gets a fresh upstream stream to istiod; one
- * downstream stream is active at a time, a new one replacing the old, as in pilot-agent.
+ * The xDS proxy on Envoy's side of the agent (SPEC §5): AggregatedDiscoveryService on a unix socket.
+ * Each downstream stream gets a fresh upstream stream to istiod; one downstream stream is active at a
+ * time, a new one replacing the old, as in pilot-agent. The gRPC framing is handled here on node:http2
+ * so responses can be passed through while they arrive (see UpstreamSession).
  */
 export class XdsProxy implements Component {
   readonly name = 'xdsproxy';
   readonly #deps: XdsProxyDeps;
   readonly #handlers = new Map<string, HandlerEntry>();
-  readonly #sotw: StreamProtocol;
-  readonly #delta: StreamProtocol;
+  readonly #protocols: ReadonlyMap<string, StreamProtocol>;
   readonly #lifetime = new AbortController();
-  #server?: grpc.Server;
-  #active?: { session: UpstreamSession; call: DownstreamCall };
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  #server?: http2.Http2Server;
+  #active?: DownstreamConnection;
   #own?: UpstreamSession;
   #ownLoop?: Promise<void>;
   #health?: HealthReport;
@@ -66,8 +77,12 @@ export class XdsProxy implements Component {
 
   constructor(deps: XdsProxyDeps) {
     this.#deps = deps;
-    this.#sotw = sotwProtocol(deps.schema);
-    this.#delta = deltaProtocol(deps.schema);
+    const sotw = sotwProtocol(deps.schema);
+    const delta = deltaProtocol(deps.schema);
+    this.#protocols = new Map([
+      [sotw.method.path, sotw],
+      [delta.method.path, delta],
+    ]);
   }
 
   /** Plugs in an agent-handled type (NameTable, ProxyConfig): decoded here, never forwarded to Envoy. */
@@ -89,19 +104,24 @@ export class XdsProxy implements Component {
   async start(_signal: AbortSignal): Promise<void> {
     const { log, address, clusterId, socketPath } = this.#deps;
     log.info(`Initializing with upstream address "${address}" and cluster "${clusterId}"`);
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
-    server.addService(
-      {
-        StreamAggregatedResources: { ...this.#sotw.method },
-        DeltaAggregatedResources: { ...this.#delta.method },
-      },
-      {
-        StreamAggregatedResources: (call: DownstreamCall) => this.#onDownstream(this.#sotw, call),
-        DeltaAggregatedResources: (call: DownstreamCall) => this.#onDownstream(this.#delta, call),
-      },
-    );
+    const server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
+    server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    server.on('session', (session) => {
+      this.#sessions.add(session);
+      session.on('close', () => this.#sessions.delete(session));
+      session.on('error', (err: Error) => log.debug(`downstream connection error: ${err.message}`));
+    });
+    server.on('sessionError', (err) => log.debug(`downstream connection error: ${err.message}`));
     this.#server = server;
-    await bindUnixSocket(server, socketPath, { parentMode: 0o750 });
+    await prepareSocketPath(socketPath, 0o750);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(socketPath, 0o666);
     if (this.#deps.ownNode) this.#ownLoop = this.#runOwnStream(this.#deps.ownNode);
   }
 
@@ -112,12 +132,19 @@ export class XdsProxy implements Component {
   async #shutdown(): Promise<void> {
     this.#lifetime.abort(new Error('xds proxy closed'));
     this.#own?.close();
-    if (this.#active) {
-      this.#active.session.close();
-      this.#active.call.end();
-      this.#active = undefined;
+    this.#active?.end({ code: status.UNAVAILABLE, details: 'agent shutting down' });
+    this.#active = undefined;
+    const server = this.#server;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of this.#sessions) session.close();
+      const forced = setTimeout(() => {
+        for (const session of this.#sessions) session.destroy();
+      }, 1000);
+      forced.unref();
+      await closed;
+      clearTimeout(forced);
     }
-    if (this.#server) await shutdownServer(this.#server);
     await this.#ownLoop?.catch(() => undefined);
     await rm(this.#deps.socketPath, { force: true });
   }
@@ -130,6 +157,7 @@ export class XdsProxy implements Component {
       metrics: this.#deps.metrics,
       handlers: this.#handlers,
       health: () => this.#health,
+      keepalive: this.#deps.keepalive ?? { intervalMs: 30_000, timeoutMs: 10_000 },
     };
   }
 
@@ -138,64 +166,110 @@ export class XdsProxy implements Component {
     return this.#own ?? this.#active?.session;
   }
 
-  #onDownstream(protocol: StreamProtocol, call: DownstreamCall): void {
+  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const protocol = this.#protocols.get(String(headers[':path']));
+    if (!protocol) {
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(status.UNIMPLEMENTED), 'grpc-message': encodeURIComponent(`unknown method ${String(headers[':path'])}`) },
+        { endStream: true },
+      );
+      return;
+    }
     const { log, metrics } = this.#deps;
     const id = ++this.#streamCounter;
     if (this.#active) {
       log.info('registered overlapping stream; closing previous');
       this.#active.session.close();
-      this.#active.call.emit('error', { code: grpc.status.CANCELLED, details: 'replaced by a newer stream', metadata: new grpc.Metadata() });
+      this.#active.end({ code: status.CANCELLED, details: 'replaced by a newer stream' });
     }
+
+    let trailers: StreamStatus = { code: status.OK, details: '' };
+    let isEnded = false;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => {
+      const fields: http2.OutgoingHttpHeaders = { 'grpc-status': String(trailers.code) };
+      if (trailers.details) fields['grpc-message'] = encodeURIComponent(trailers.details);
+      stream.sendTrailers(fields);
+    });
+
     const session = new UpstreamSession(this.#context(protocol), {
       id,
       carriesAgentRequests: !this.#deps.ownNode,
-      forward: (bytes) => call.write(bytes),
+      downstream: {
+        write: (bytes) => {
+          // Upstream chunks arrive a few KB at a time; batch a tick's worth into one writev.
+          if (!stream.writableCorked) {
+            stream.cork();
+            process.nextTick(() => stream.uncork());
+          }
+          stream.write(bytes);
+          // The stream's 16 KB high-water mark would stop istiod's push every other chunk; hold it
+          // back only once Envoy is really behind.
+          return stream.writableLength < DOWNSTREAM_BUFFER_BYTES;
+        },
+        onDrain: (resume) => {
+          const check = () => (stream.writableLength < DOWNSTREAM_BUFFER_BYTES || stream.destroyed ? resume() : stream.once('drain', check));
+          stream.once('drain', check);
+        },
+      },
     });
-    const connection = { session, call };
+    const end = (result: StreamStatus) => {
+      if (isEnded) return;
+      isEnded = true;
+      trailers = result;
+      if (stream.closed || stream.destroyed) return;
+      stream.end();
+    };
+    const connection: DownstreamConnection = { session, end };
     this.#active = connection;
-    call.on('drain', () => session.resume());
 
     let isDone = false;
-    const done = (from: 'downstream' | 'upstream', error?: grpc.ServiceError) => {
+    const done = (from: 'downstream' | 'upstream', result?: StreamStatus) => {
       if (isDone) return;
       isDone = true;
       if (this.#active === connection) this.#active = undefined;
       session.close();
-      if (from === 'downstream') {
-        if (isExpectedTermination(error)) {
-          log.debug(`downstream terminated with: ${error ? describeGrpcError(error) : 'EOF'}`, { id });
-          metrics.envoyConnectionTerminations.inc({ type: 'cancelled' });
-        } else {
-          log.warn(`downstream terminated with unexpected error ${describeGrpcError(error)}`, { id });
-          metrics.envoyConnectionTerminations.inc({ type: 'error' });
-        }
+      if (from !== 'downstream') return;
+      if (isExpectedTermination(result)) {
+        log.debug(`downstream terminated with: ${result ? describe(result) : 'EOF'}`, { id });
+        metrics.envoyConnectionTerminations.inc({ type: 'cancelled' });
+      } else {
+        log.warn(`downstream terminated with unexpected error ${describe(result)}`, { id });
+        metrics.envoyConnectionTerminations.inc({ type: 'error' });
       }
     };
 
-    call.on('data', (bytes: Buffer) => {
+    const reader = new FrameReader({
+      begin: (_length, compressed) => {
+        if (compressed) throw new FrameError('compressed requests are not supported');
+        return 'whole';
+      },
+      part: () => undefined,
+      whole: (message) => session.forwardRequest(message),
+    });
+    stream.on('data', (chunk: Buffer) => {
+      if (isDone) return;
       try {
-        session.forwardRequest(bytes);
+        reader.push(chunk);
       } catch (err) {
         // A request we cannot parse ends both streams; Envoy reconnects.
-        const details = `malformed request from downstream: ${errorMessage(err)}`;
-        done('downstream', toError(grpc.status.INVALID_ARGUMENT, details));
-        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details, metadata: new grpc.Metadata() });
+        const result = { code: status.INVALID_ARGUMENT, details: `malformed request from downstream: ${errorMessage(err)}` };
+        done('downstream', result);
+        end(result);
       }
     });
-    call.on('end', () => {
-      done('downstream');
-      call.end();
-    });
-    call.on('cancelled', () => done('downstream', toError(grpc.status.CANCELLED, 'client disconnected')));
-    call.on('error', (err: grpc.ServiceError) => done('downstream', err));
+    stream.on('end', () => session.endRequests());
+    stream.on('aborted', () => done('downstream', { code: status.CANCELLED, details: 'client disconnected' }));
+    stream.on('close', () => done('downstream', isEnded ? trailers : { code: status.CANCELLED, details: 'client disconnected' }));
+    stream.on('error', (err) => done('downstream', { code: status.UNAVAILABLE, details: err.message }));
 
     void session.open();
-    void session.ended.then((end) => {
+    void session.ended.then((result) => {
       if (isDone) return;
       done('upstream');
       // Any upstream end ends Envoy's stream too; Envoy reconnects with its own backoff.
-      if (end.kind === 'ok') call.end();
-      else if (end.kind === 'error') call.emit('error', { code: grpc.status.UNAVAILABLE, details: `upstream: ${end.error.details || end.error.message}`, metadata: new grpc.Metadata() });
+      if (result.kind === 'ok') end({ code: status.OK, details: '' });
+      else if (result.kind === 'error') end({ code: status.UNAVAILABLE, details: `upstream: ${result.status.details}` });
     });
   }
 
@@ -203,7 +277,8 @@ export class XdsProxy implements Component {
     const { clock, log } = this.#deps;
     const random = this.#deps.random ?? Math.random;
     const signal = this.#lifetime.signal;
-    const protocol = this.#deps.delta ? this.#delta : this.#sotw;
+    const protocol = this.#protocols.get(this.#deps.delta ? '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources' : '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
+    if (!protocol) return;
     let backoff = OWN_STREAM_BACKOFF_START_MS;
     while (!signal.aborted) {
       const session = new UpstreamSession(this.#context(protocol), { id: ++this.#streamCounter, own: { node }, carriesAgentRequests: true });
@@ -224,6 +299,6 @@ export class XdsProxy implements Component {
   }
 }
 
-function toError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+function describe(result: StreamStatus | undefined): string {
+  return result ? describeGrpcError(Object.assign(new Error(result.details), result)) : 'EOF';
 }

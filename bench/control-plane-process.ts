@@ -1,0 +1,32 @@
+/**
+ * The local control plane in a process of its own, for benchmarks where istiod, the agent and the client
+ * must not share an event loop (as they don't in production). Publishes the same N Clusters under two
+ * type URLs (so two clients can be pushed to one at a time), prints one JSON line with what a client
+ * needs, then takes commands on stdin:
+ *
+ *   push <typeUrl>   re-publish that type (a new version: every subscribed stream gets a full push) and
+ *                    print `pushed <ms>`, the control plane's own time to prepare and encode it
+ *
+ *   node --import tsx bench/control-plane-process.ts <clusters> <bytes each> <typeUrl> [<typeUrl>...]
+ */
+import { createInterface } from 'node:readline';
+import { buildClusters, LocalControlPlane } from '../src/localmesh/index.js';
+
+const [count = '20000', bytesEach = '1000', ...typeUrls] = process.argv.slice(2);
+const cp = new LocalControlPlane();
+await cp.start();
+const clusters = buildClusters(Number(count), Number(bytesEach));
+for (const typeUrl of typeUrls) cp.setResources(typeUrl, clusters);
+const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
+process.stdout.write(`${JSON.stringify({ address: cp.address, rootCertPem: cp.rootCertPem, token })}\n`);
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const [command, typeUrl] = line.split(' ');
+  if (command !== 'push' || !typeUrl) return;
+  const started = performance.now();
+  cp.setResources(typeUrl, clusters);
+  process.stdout.write(`pushed ${(performance.now() - started).toFixed(1)}\n`);
+});
+lines.on('close', () => {
+  void cp.close().then(() => process.exit(0));
+});
