@@ -23,6 +23,7 @@ import { CLUSTER_TYPE_URL, LocalControlPlane } from '../src/localmesh/index.js';
 import { FLOW_CONTROL_WINDOW, IstiodDialer } from '../src/net/index.js';
 import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
+import { rawMethod, SOTW_ADS_PATH } from '../src/xds/index.js';
 import { Writable } from 'node:stream';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -157,8 +158,7 @@ const cpLines = createInterface({ input: cpProcess.stdout });
 const cpLine = () => new Promise<string>((resolve) => cpLines.once('line', resolve));
 const remote = JSON.parse(await cpLine()) as { address: string; rootCertPem: string; token: string };
 
-const identityCodec = (b: Buffer): Buffer => b;
-const adsPath = schema.adsService.StreamAggregatedResources.path;
+const ads = rawMethod(SOTW_ADS_PATH);
 const subscribe = (typeUrl: string) =>
   schema.discoveryRequest.encode({
     version_info: '',
@@ -171,7 +171,7 @@ const subscribe = (typeUrl: string) =>
 
 /** One long-lived ADS stream; next() resolves with the size of the next whole response. */
 function openStream(client: grpc.Client, metadata: grpc.Metadata, typeUrl: string) {
-  const call = client.makeBidiStreamRequest<Buffer, Buffer>(adsPath, identityCodec, identityCodec, metadata);
+  const call = client.makeBidiStreamRequest(ads.path, ads.requestSerialize, ads.responseDeserialize, metadata);
   const waiting: ((bytes: number) => void)[] = [];
   call.on('data', (b: Buffer) => waiting.shift()?.(b.length));
   call.on('error', () => undefined);

@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import protobuf from 'protobufjs';
-import type { Any, Codec, Locality, Struct } from '../proto/index.js';
+import type protobuf from 'protobufjs';
+import { codec, loadProtoRoot, type Any, type Codec, type Locality, type Struct } from '../proto/index.js';
 
 /**
  * The protobuf schema the local control plane builds Envoy resources with: listeners, routes,
@@ -121,49 +118,9 @@ export interface Router {
   start_child_span?: boolean;
 }
 
-const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
-
-function protoRoots(): string[] {
-  const require = createRequire(import.meta.url);
-  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  return [
-    path.join(deps, 'envoy-api'),
-    path.join(deps, 'xds'),
-    path.join(deps, 'googleapis'),
-    path.join(deps, 'protoc-gen-validate'),
-    path.dirname(require.resolve('protobufjs/package.json')),
-  ];
-}
 
 export function loadResourceSchema(): protobuf.Root {
-  const roots = protoRoots();
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    if (path.isAbsolute(target)) return target;
-    for (const dir of roots) {
-      const candidate = path.join(dir, target);
-      if (existsSync(candidate)) return candidate;
-    }
-    return target; // protobufjs then serves google/protobuf/*.proto from its built-in copies
-  };
-  root.loadSync([...RESOURCE_PROTO_FILES], { keepCase: true });
-  root.resolveAll();
-  return root;
-}
-
-function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
-  const type = root.lookupType(typeName);
-  return {
-    encode: (message) => {
-      // Enums are given by name, which verify() only accepts once fromObject() has converted them.
-      const converted = type.fromObject(message as Record<string, unknown>);
-      const err = type.verify(converted);
-      if (err) throw new TypeError(`${typeName}: ${err}`);
-      const bytes = type.encode(converted).finish();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
-    decode: (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS) as T,
-  };
+  return loadProtoRoot(RESOURCE_PROTO_FILES);
 }
 
 /** Codecs for the Envoy resources the control plane builds. Build once, share read-only. */

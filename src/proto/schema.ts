@@ -41,6 +41,11 @@ export function loadSchema(): protobuf.Root {
   if (existsSync(BUNDLED_DESCRIPTOR)) {
     return protobuf.Root.fromJSON(JSON.parse(requireText(BUNDLED_DESCRIPTOR)) as protobuf.INamespace);
   }
+  return loadProtoRoot(PROTO_FILES);
+}
+
+/** Parses .proto files from our proto/ folder and the protos @grpc/grpc-js-xds ships (proto field names kept). */
+export function loadProtoRoot(files: readonly string[]): protobuf.Root {
   const roots = protoRoots();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
@@ -51,7 +56,7 @@ export function loadSchema(): protobuf.Root {
     }
     return target; // protobufjs then serves google/protobuf/*.proto from its built-in copies
   };
-  root.loadSync([...PROTO_FILES], { keepCase: true });
+  root.loadSync([...files], { keepCase: true });
   root.resolveAll();
   return root;
 }

@@ -18,14 +18,16 @@ export interface Codec<T> {
 
 const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
 
-function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
+/** Typed encode/decode for one message type of a loaded schema. */
+export function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
   const type = root.lookupType(typeName);
   return {
     encode: (message) => {
-      const err = type.verify(message as Record<string, unknown>);
+      // Enums may be given by name, which verify() only accepts once fromObject() has converted them.
+      const converted = type.fromObject(message as Record<string, unknown>);
+      const err = type.verify(converted);
       if (err) throw new TypeError(`${typeName}: ${err}`);
-      const writer = type.encode(type.fromObject(message as Record<string, unknown>));
-      const bytes = writer.finish();
+      const bytes = type.encode(converted).finish();
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
     decode: (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS) as T,

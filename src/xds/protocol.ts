@@ -42,7 +42,11 @@ export interface StreamProtocol {
 
 const identity = (b: Buffer): Buffer => b;
 
-function rawMethod(path: string): MethodDefinition<Buffer, Buffer> {
+export const SOTW_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+export const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+/** An ADS method whose messages stay bytes both ways (for pass-through, and for clients that compare bytes). */
+export function rawMethod(path: string): MethodDefinition<Buffer, Buffer> {
   return {
     path,
     requestStream: true,
@@ -58,7 +62,7 @@ export function sotwProtocol(schema: ProtoSchema): StreamProtocol {
   return {
     kind: 'sotw',
     label: 'upstream XDS server',
-    method: rawMethod(schema.adsService.StreamAggregatedResources.path),
+    method: rawMethod(SOTW_ADS_PATH),
     summarizeRequest(bytes) {
       checkMessageBounds(bytes);
       const request = schema.discoveryRequest.decode(bytes);
@@ -86,7 +90,7 @@ export function deltaProtocol(schema: ProtoSchema): StreamProtocol {
   return {
     kind: 'delta',
     label: 'delta upstream XDS server',
-    method: rawMethod(schema.adsService.DeltaAggregatedResources.path),
+    method: rawMethod(DELTA_ADS_PATH),
     summarizeRequest(bytes) {
       checkMessageBounds(bytes);
       const request = schema.deltaDiscoveryRequest.decode(bytes);

@@ -12,17 +12,9 @@ import { IstiodDialer } from '../net/index.js';
 import { type Any, ProtoSchema, toStruct } from '../proto/index.js';
 import { HEALTH_INFO_TYPE_URL, LISTENER_TYPE_URL, NAME_TABLE_TYPE_URL } from './type-urls.js';
 import { XdsProxy } from './xds-proxy.js';
+import { rawMethod, SOTW_ADS_PATH } from './protocol.js';
 
-const identity = (b: Buffer): Buffer => b;
-const RAW_SOTW = {
-  path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-};
+const RAW_SOTW = rawMethod(SOTW_ADS_PATH);
 const NODE = { id: 'sidecar~10.0.0.1~vm.istio-demo~istio-demo.svc.cluster.local', cluster: 'nginx.istio-demo', metadata: toStruct({}) };
 
 describe('XdsProxy agent-handled types', function () {

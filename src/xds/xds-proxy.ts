@@ -9,7 +9,7 @@ import type { AgentMetrics } from '../metrics/index.js';
 import { describeGrpcError, prepareSocketPath, type IstiodDialer } from '../net/index.js';
 import type { Node, ProtoSchema } from '../proto/index.js';
 import { FrameError, FrameReader } from './grpc-frame.js';
-import { deltaProtocol, sotwProtocol, type StreamProtocol } from './protocol.js';
+import { DELTA_ADS_PATH, deltaProtocol, SOTW_ADS_PATH, sotwProtocol, type StreamProtocol } from './protocol.js';
 import {
   isExpectedTermination,
   UpstreamSession,
@@ -277,7 +277,7 @@ export class XdsProxy implements Component {
     const { clock, log } = this.#deps;
     const random = this.#deps.random ?? Math.random;
     const signal = this.#lifetime.signal;
-    const protocol = this.#protocols.get(this.#deps.delta ? '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources' : '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
+    const protocol = this.#protocols.get(this.#deps.delta ? DELTA_ADS_PATH : SOTW_ADS_PATH);
     if (!protocol) return;
     let backoff = OWN_STREAM_BACKOFF_START_MS;
     while (!signal.aborted) {

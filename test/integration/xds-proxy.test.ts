@@ -9,6 +9,7 @@ import { startEchoBackend, startXdsClient } from '../support/proxyless.js';
 import { TestStream } from '../support/stream-client.js';
 import { TempDirs } from '../support/tmp.js';
 import { scenarioMesh, writeVmFiles } from '../support/vm-files.js';
+import { DELTA_ADS_PATH, rawMethod, SOTW_ADS_PATH } from '../../src/xds/index.js';
 
 const XDS_SOCKET = 'etc/istio/proxy/XDS';
 const ENVOY_NODE = {
@@ -16,17 +17,8 @@ const ENVOY_NODE = {
   cluster: 'nginx.istio-demo',
   metadata: toStruct({ ISTIO_VERSION: '1.28.0', sent_by: 'envoy-under-test' }),
 };
-const identity = (b: Buffer): Buffer => b;
-const rawSotw = {
-  path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-};
-const rawDelta = { ...rawSotw, path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources' };
+const rawSotw = rawMethod(SOTW_ADS_PATH);
+const rawDelta = rawMethod(DELTA_ADS_PATH);
 
 describe('xDS proxy (whole agent against the local control plane)', function () {
   this.timeout(90_000);
