@@ -5,7 +5,8 @@
  * needs, then takes commands on stdin:
  *
  *   push <typeUrl>   re-publish that type (a new version: every subscribed stream gets a full push) and
- *                    print `pushed <ms>`, the control plane's own time to prepare and encode it
+ *                    print `pushed <ms> <wall>`: the control plane's own time to prepare, encode and hand
+ *                    the push to its socket, and the wall-clock time (ms) when it was done
  *
  *   node --import tsx bench/control-plane-process.ts <clusters> <bytes each> <typeUrl> [<typeUrl>...]
  */
@@ -25,7 +26,8 @@ lines.on('line', (line) => {
   if (command !== 'push' || !typeUrl) return;
   const started = performance.now();
   cp.setResources(typeUrl, clusters);
-  process.stdout.write(`pushed ${(performance.now() - started).toFixed(1)}\n`);
+  const done = performance.now();
+  process.stdout.write(`pushed ${(done - started).toFixed(1)} ${(performance.timeOrigin + done).toFixed(3)}\n`);
 });
 lines.on('close', () => {
   void cp.close().then(() => process.exit(0));

@@ -197,10 +197,12 @@ export class XdsProxy implements Component {
       carriesAgentRequests: !this.#deps.ownNode,
       downstream: {
         write: (bytes) => {
-          // Upstream chunks arrive a few KB at a time; batch a tick's worth into one writev.
+          // Upstream chunks arrive 8 KB at a time, several per socket read: hold them until the event
+          // loop has read everything available (setImmediate runs after the poll phase), then write
+          // them as one batch. Flushing each chunk on its own costs more than the hop itself.
           if (!stream.writableCorked) {
             stream.cork();
-            process.nextTick(() => stream.uncork());
+            setImmediate(() => stream.uncork());
           }
           stream.write(bytes);
           // The stream's 16 KB high-water mark would stop istiod's push every other chunk; hold it
