@@ -108,6 +108,20 @@ export interface IstioCertificateResponse {
   cert_chain: string[];
 }
 
+/** istio.networking.nds.v1.NameTable.NameInfo */
+export interface NameInfo {
+  ips: string[];
+  registry: string;
+  shortname: string;
+  namespace: string;
+  alt_hosts: string[];
+}
+
+/** istio.networking.nds.v1.NameTable: host → NameInfo. */
+export interface NameTable {
+  table: Record<string, NameInfo>;
+}
+
 export type JsonLike = string | number | boolean | null | JsonLike[] | { [key: string]: JsonLike };
 
 /** Plain JSON → google.protobuf.Struct (for node metadata and CA request metadata). */

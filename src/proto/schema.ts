@@ -12,6 +12,7 @@ import protobuf from 'protobufjs';
  */
 export const PROTO_FILES = [
   'istio/v1/auth/ca.proto',
+  'istio/networking/nds/v1/nds.proto',
   'envoy/service/discovery/v3/ads.proto',
   'envoy/service/secret/v3/sds.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',

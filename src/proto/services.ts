@@ -7,6 +7,7 @@ import type {
   DiscoveryResponse,
   IstioCertificateRequest,
   IstioCertificateResponse,
+  NameTable,
   Secret,
 } from './messages.js';
 import { loadSchema } from './schema.js';
@@ -79,6 +80,7 @@ export class ProtoSchema {
   readonly secret: Codec<Secret>;
   readonly certificateRequest: Codec<IstioCertificateRequest>;
   readonly certificateResponse: Codec<IstioCertificateResponse>;
+  readonly nameTable: Codec<NameTable>;
   readonly caService: CaService;
   readonly sdsService: SdsService;
   readonly adsService: AdsService;
@@ -92,6 +94,7 @@ export class ProtoSchema {
     this.secret = codec(root, 'envoy.extensions.transport_sockets.tls.v3.Secret');
     this.certificateRequest = codec(root, 'istio.v1.auth.IstioCertificateRequest');
     this.certificateResponse = codec(root, 'istio.v1.auth.IstioCertificateResponse');
+    this.nameTable = codec(root, 'istio.networking.nds.v1.NameTable');
 
     const req = this.discoveryRequest;
     const res = this.discoveryResponse;
