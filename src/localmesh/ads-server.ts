@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
   fromStruct,
@@ -22,6 +23,13 @@ export interface XdsResource {
 }
 
 export type AdsStreamKind = 'sotw' | 'delta';
+
+/**
+ * Builds the resources of one type for one node, as istiod's per-proxy generators do (the NameTable
+ * depends on the proxy's namespace, DNS capture and IP family). Called when a stream subscribes to the
+ * type and again on `regenerate`.
+ */
+export type ResourceGenerator = (node: AdsNodeRecord) => readonly XdsResource[];
 
 /** A node that opened an ADS stream, from the stream's first request. */
 export interface AdsNodeRecord {
@@ -112,6 +120,10 @@ interface StreamBase {
   readonly caller: Caller;
   node?: Writable<AdsNodeRecord>;
   isOpen: boolean;
+  /** What generators built for this stream's node, by type (dropped to be rebuilt on `regenerate`). */
+  readonly generated: Map<string, TypeStore>;
+  /** The last version generated per type: versions count up per stream. */
+  readonly generatedVersions: Map<string, number>;
   /** Ends the stream with a status. */
   fail(code: status, details: string): void;
 }
@@ -142,6 +154,15 @@ function errorDetailOf(detail: Status | null | undefined): { code: number; messa
   return detail ? { code: detail.code, message: detail.message } : undefined;
 }
 
+function storedResources(resources: readonly XdsResource[]): Map<string, StoredResource> {
+  const byName = new Map<string, StoredResource>();
+  for (const resource of resources) {
+    const value = Buffer.from(resource.value);
+    byName.set(resource.name, { value, version: contentVersion(value) });
+  }
+  return byName;
+}
+
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const set = new Set(a);
@@ -151,14 +172,16 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
 /**
  * The ADS half of the local control plane: per-type resource store, SotW and Delta streams, and a
  * record of nodes, requests and responses for tests. Resources of a type are served once
- * `setResources` has been called for it; requests for other types (such as the agent's health
- * reports) are recorded and left unanswered, as istiod does for types it does not generate.
+ * `setResources` (the same to every stream) or `setResourceGenerator` (per node) has been called for
+ * it; requests for other types (such as the agent's health reports) are recorded and left
+ * unanswered, as istiod does for types it does not generate.
  */
 export class AdsServer {
   readonly #log: Logger;
   readonly #encode: ResponseEncoders;
   readonly #onChange: () => void;
   readonly #store = new Map<string, TypeStore>();
+  readonly #generators = new Map<string, ResourceGenerator>();
   readonly #streams = new Set<AdsStream>();
   readonly #nodes: Writable<AdsNodeRecord>[] = [];
   readonly #requests: AdsRequestRecord[] = [];
@@ -191,29 +214,82 @@ export class AdsServer {
     return this.#streams.size;
   }
 
+  /** The resources set for `typeUrl`; undefined if none were, or if a generator serves the type. */
   getResources(typeUrl: string): XdsResource[] | undefined {
     const store = this.#store.get(typeUrl);
     if (!store) return undefined;
     return [...store.resources].map(([name, resource]) => ({ name, value: resource.value }));
   }
 
-  /** Replaces every resource of `typeUrl` and pushes the change to streams subscribed to that type. */
+  /**
+   * Replaces every resource of `typeUrl` and pushes the change to streams subscribed to that type.
+   * Ends any generator of the type: the last of `setResources` and `setResourceGenerator` wins.
+   */
   setResources(typeUrl: string, resources: readonly XdsResource[]): void {
+    const wasGenerated = this.#generators.delete(typeUrl);
     const version = (this.#store.get(typeUrl)?.version ?? 0) + 1;
-    const byName = new Map<string, StoredResource>();
-    for (const resource of resources) {
-      const value = Buffer.from(resource.value);
-      byName.set(resource.name, { value, version: contentVersion(value) });
-    }
-    this.#store.set(typeUrl, { version, resources: byName });
+    this.#store.set(typeUrl, { version, resources: storedResources(resources) });
     for (const stream of this.#streams) {
-      if (stream.kind === 'sotw') {
-        if (stream.subscriptions.has(typeUrl)) this.#sendSotw(stream, typeUrl);
-      } else if (stream.subscriptions.has(typeUrl)) {
-        this.#sendDelta(stream, typeUrl);
-      }
+      if (wasGenerated) stream.generated.delete(typeUrl);
+      this.#push(stream, typeUrl);
     }
     this.#onChange();
+  }
+
+  /**
+   * Serves `typeUrl` per node: each stream subscribed to it gets what `generator` builds for its node,
+   * now and on every `regenerate(typeUrl)`. Replaces resources set with `setResources` for the type.
+   */
+  setResourceGenerator(typeUrl: string, generator: ResourceGenerator): void {
+    this.#store.delete(typeUrl);
+    this.#generators.set(typeUrl, generator);
+    this.regenerate(typeUrl);
+  }
+
+  get generatedTypes(): readonly string[] {
+    return [...this.#generators.keys()];
+  }
+
+  /**
+   * Re-runs the generator of `typeUrl` for every stream subscribed to it and pushes the result, as
+   * istiod pushes on a config change: SotW streams always get a response, Delta streams only the
+   * resources whose content changed.
+   */
+  regenerate(typeUrl: string): void {
+    if (!this.#generators.has(typeUrl)) return;
+    for (const stream of this.#streams) {
+      stream.generated.delete(typeUrl);
+      this.#push(stream, typeUrl);
+    }
+    this.#onChange();
+  }
+
+  #push(stream: AdsStream, typeUrl: string): void {
+    if (stream.kind === 'sotw') {
+      if (stream.subscriptions.has(typeUrl)) this.#sendSotw(stream, typeUrl);
+    } else if (stream.subscriptions.has(typeUrl)) {
+      this.#sendDelta(stream, typeUrl);
+    }
+  }
+
+  /** The resources a stream is served for `typeUrl`: generated for its node, or the shared ones. */
+  #storeFor(stream: AdsStream, typeUrl: string): TypeStore | undefined {
+    const generator = this.#generators.get(typeUrl);
+    if (!generator) return this.#store.get(typeUrl);
+    const cached = stream.generated.get(typeUrl);
+    if (cached || !stream.node) return cached;
+    let resources: readonly XdsResource[];
+    try {
+      resources = generator(stream.node);
+    } catch (err) {
+      this.#log.error('ads resource generator failed', { stream: stream.id, type: typeUrl, node: stream.node.id, error: errorMessage(err) });
+      return undefined;
+    }
+    const previous = stream.generatedVersions.get(typeUrl) ?? 0;
+    const store: TypeStore = { version: previous + 1, resources: storedResources(resources) };
+    stream.generatedVersions.set(typeUrl, store.version);
+    stream.generated.set(typeUrl, store);
+    return store;
   }
 
   serveSotw(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, caller: Caller): void {
@@ -223,6 +299,8 @@ export class AdsServer {
       caller,
       call,
       subscriptions: new Map(),
+      generated: new Map(),
+      generatedVersions: new Map(),
       isOpen: true,
       fail: (code, details) => this.#fail(stream, code, details),
     };
@@ -237,6 +315,8 @@ export class AdsServer {
       caller,
       call,
       subscriptions: new Map(),
+      generated: new Map(),
+      generatedVersions: new Map(),
       isOpen: true,
       fail: (code, details) => this.#fail(stream, code, details),
     };
@@ -343,7 +423,7 @@ export class AdsServer {
   }
 
   #sendSotw(stream: SotwStream, typeUrl: string): void {
-    const store = this.#store.get(typeUrl);
+    const store = this.#storeFor(stream, typeUrl);
     const subscription = stream.subscriptions.get(typeUrl);
     if (!store || !subscription || !stream.isOpen) return;
     const isWildcard = subscription.names.length === 0 || subscription.names.includes('*');
@@ -417,7 +497,7 @@ export class AdsServer {
 
   /** Sends what the client lacks: changed or new resources in scope, and removals of ones it has. */
   #sendDelta(stream: DeltaStream, typeUrl: string): void {
-    const store = this.#store.get(typeUrl);
+    const store = this.#storeFor(stream, typeUrl);
     const subscription = stream.subscriptions.get(typeUrl);
     if (!store || !subscription || !stream.isOpen) return;
     const changed = [...store.resources].filter(

@@ -4,8 +4,37 @@ export {
   DEFAULT_MAX_CERT_TTL_SECONDS,
   DEFAULT_CERT_TTL_SECONDS,
 } from './local-control-plane.js';
-export type { LocalControlPlaneOptions, LocalControlPlaneState, IssuedCertificate, CaCallRecord } from './local-control-plane.js';
-export type { AdsNodeRecord, AdsRequestRecord, AdsResponseRecord, AdsStreamKind, XdsResource } from './ads-server.js';
+export type { LocalControlPlaneOptions, LocalControlPlaneState, IssuedCertificate, CaCallRecord, NameTableAck } from './local-control-plane.js';
+export type { AdsNodeRecord, AdsRequestRecord, AdsResponseRecord, AdsStreamKind, ResourceGenerator, XdsResource } from './ads-server.js';
+export {
+  MeshConfigStore,
+  DEFAULT_IPV4_AUTOALLOCATE_PREFIX,
+  DEFAULT_IPV6_AUTOALLOCATE_PREFIX,
+} from './mesh-config-store.js';
+export type { KubernetesService, MeshConfigChange, MeshConfigStoreOptions } from './mesh-config-store.js';
+export { parseMeshYaml } from './mesh-yaml.js';
+export type { ParseMeshYamlOptions } from './mesh-yaml.js';
+export { ENABLE_AUTOALLOCATE_IP_LABEL, NETWORKING_API_VERSIONS, isAllocatableHost, shouldAutoAllocate } from './mesh-resources.js';
+export type {
+  HttpHeader,
+  MeshResource,
+  MeshResourceKind,
+  ObjectMeta,
+  WorkloadGroupProbe,
+  ServiceEntry,
+  ServiceEntryAddress,
+  ServiceEntryLocation,
+  ServiceEntryResolution,
+  ServiceEntrySpec,
+  ServicePort,
+  WorkloadEntrySpec,
+  WorkloadGroup,
+  WorkloadGroupSpec,
+} from './mesh-resources.js';
+export { NAME_TABLE_TYPE_URL, buildNameTable, nameTableProxyFromNode } from './name-table.js';
+export type { NameTableProxy, NameTableSource } from './name-table.js';
+export { PrefixAllocator } from './prefix-allocator.js';
+export type { IpFamily } from './prefix-allocator.js';
 export type { AuthMethod } from './authenticator.js';
 export { CaAuthority, CsrError, spiffeUri, parseSpiffeUri } from './ca-authority.js';
 export type { CaState, ClientCertificateCheck, IssuedLeaf, RootKeyAlgorithm, ServingCertificate, SpiffeIdentity } from './ca-authority.js';

@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../clock.js';
+import { ConfigError, ConfigErrors } from '../config/index.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { Component } from '../lifecycle.js';
 import type { Logger } from '../log/index.js';
@@ -14,6 +16,7 @@ import {
   type IstioCertificateRequest,
   type IstioCertificateResponse,
   type JsonLike,
+  type NameTable,
 } from '../proto/index.js';
 import { AdsServer, type AdsNodeRecord, type AdsRequestRecord, type AdsResponseRecord, type XdsResource } from './ads-server.js';
 import {
@@ -28,6 +31,9 @@ import {
 import { CaAuthority, CsrError, spiffeUri, type CaState, type RootKeyAlgorithm, type ServingCertificate } from './ca-authority.js';
 import { buildGrpcServiceResources, type GrpcService } from './grpc-service-resources.js';
 import { TokenAuthority, type TokenRequest } from './jwt.js';
+import { MeshConfigStore, type KubernetesService, type MeshConfigChange } from './mesh-config-store.js';
+import type { ServiceEntry, WorkloadGroup } from './mesh-resources.js';
+import { NAME_TABLE_TYPE_URL, buildNameTable, nameTableProxyFromNode, type NameTableProxy } from './name-table.js';
 import { ResourceSchema } from './resource-schema.js';
 import { StaticCertificateProvider } from './static-certificate-provider.js';
 import { Waiters } from './waiters.js';
@@ -74,6 +80,18 @@ export interface LocalControlPlaneOptions {
   readonly insecure?: boolean;
   /** Schema for `setGrpcServices`; by default loaded on its first call. */
   readonly resourceSchema?: ResourceSchema;
+  /** istiod's `PILOT_IP_AUTOALLOCATE_IPV4_PREFIX`; default `240.240.0.0/16`. */
+  readonly ipv4AutoallocatePrefix?: string;
+  /** istiod's `PILOT_IP_AUTOALLOCATE_IPV6_PREFIX`; default `2001:2::/48`. */
+  readonly ipv6AutoallocatePrefix?: string;
+}
+
+/** A NameTable a node acknowledged: the node, its ACK, and the table it was sent. */
+export interface NameTableAck {
+  readonly node: AdsNodeRecord;
+  readonly request: AdsRequestRecord;
+  /** Undefined if the acknowledged response carried no table (a Delta response with no change). */
+  readonly table: NameTable | undefined;
 }
 
 export interface IssuedCertificate {
@@ -139,13 +157,15 @@ function silentLogger(): Logger {
  *   identity whatever the CSR asks for;
  * - `envoy.service.discovery.v3.AggregatedDiscoveryService`, SotW and Delta, serving whatever
  *   resources a test sets, or the listeners, routes, clusters and endpoints istiod would generate
- *   for services named in `setGrpcServices`.
+ *   for services named in `setGrpcServices`, or NameTables built per node, as istiod's NDS does,
+ *   from ServiceEntries and WorkloadGroups applied as YAML (`applyYaml`, `loadYamlFile`), with
+ *   istiod's address auto-allocation (see `MeshConfigStore`).
  *
  * Its root CA is generated (or taken from `state`) once per instance, so `close()` then `start()`
  * serves the same root on the same port, as a restarted istiod would. Tests steer it with
- * `issueToken`, `setCaAvailable`, `rejectNextCsr`, `setResources`, `setGrpcServices`, `dropStreams`
- * and the `waitFor*` methods; pending waits are rejected by `close()`. With `insecure: true` it
- * serves only ADS, in plaintext, to anyone.
+ * `issueToken`, `setCaAvailable`, `rejectNextCsr`, `setResources`, `setGrpcServices`, `applyYaml`,
+ * `setKubernetesServices`, `dropStreams` and the `waitFor*` methods; pending waits are rejected by
+ * `close()`. With `insecure: true` it serves only ADS, in plaintext, to anyone.
  */
 export class LocalControlPlane implements Component {
   readonly name = 'localmesh';
@@ -167,6 +187,7 @@ export class LocalControlPlane implements Component {
   readonly #issued: IssuedCertificate[] = [];
   readonly #caCalls: CaCallRecord[] = [];
   readonly #csrRejections: CsrRejection[] = [];
+  readonly #meshConfig: MeshConfigStore;
   #materials?: Promise<Materials>;
   #resolved?: Materials;
   #boundPort?: number;
@@ -193,6 +214,11 @@ export class LocalControlPlane implements Component {
       log: this.#log,
       onChange: () => this.#waiters.notify(),
       encode: { sotw: (r) => this.#schema.discoveryResponse.encode(r), delta: (r) => this.#schema.deltaDiscoveryResponse.encode(r) },
+    });
+    this.#meshConfig = new MeshConfigStore({
+      ...(options.ipv4AutoallocatePrefix !== undefined ? { ipv4Prefix: options.ipv4AutoallocatePrefix } : {}),
+      ...(options.ipv6AutoallocatePrefix !== undefined ? { ipv6Prefix: options.ipv6AutoallocatePrefix } : {}),
+      onChange: (change) => this.#onMeshConfigChange(change),
     });
   }
 
@@ -306,6 +332,116 @@ export class LocalControlPlane implements Component {
     const resources = buildGrpcServiceResources(services, this.#resourceSchema);
     for (const [typeUrl, ofType] of resources) this.#ads.setResources(typeUrl, ofType);
     this.#log.info('grpc services set', { services: services.map((service) => `${service.host}:${service.port}`) });
+  }
+
+  // ---- mesh configuration (ServiceEntry, WorkloadGroup) and NameTables ----
+
+  /**
+   * Applies Istio YAML as `kubectl apply -f` would (see `parseMeshYaml`): ServiceEntries and
+   * WorkloadGroups are created or updated, ServiceEntry hosts get auto-allocated addresses, and
+   * every connected proxy subscribed to the NameTable gets its new table. The first call (or
+   * `loadYamlFile`, `deleteYaml`, `setKubernetesServices`, `serveNameTables`) makes this control
+   * plane serve NameTables generated per node, replacing any set with `setResources`.
+   * Throws `ConfigErrors` naming file, line, document and field of every problem; nothing is applied then.
+   */
+  applyYaml(text: string, fileName?: string): MeshConfigChange {
+    const change = this.#meshConfig.applyYaml(text, fileName !== undefined ? { fileName } : {});
+    this.#log.info('mesh config applied', { file: fileName, ...change });
+    this.serveNameTables();
+    return change;
+  }
+
+  /** Reads `path` and applies it (`applyYaml`); a file that cannot be read is a `ConfigErrors` too. */
+  async loadYamlFile(path: string): Promise<MeshConfigChange> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new ConfigErrors([new ConfigError({ file: path }, `cannot read: ${errorMessage(err)}`)]);
+    }
+    return this.applyYaml(text, path);
+  }
+
+  /** Deletes the resources the YAML names, as `kubectl delete -f` (their addresses are not reused). */
+  deleteYaml(text: string, fileName?: string): MeshConfigChange {
+    const change = this.#meshConfig.deleteYaml(text, fileName !== undefined ? { fileName } : {});
+    this.#log.info('mesh config deleted', { file: fileName, ...change });
+    this.serveNameTables();
+    return change;
+  }
+
+  /** Declares the Kubernetes Services istiod would know (none by default) and pushes NameTables. */
+  setKubernetesServices(services: readonly KubernetesService[]): void {
+    this.#meshConfig.setKubernetesServices(services);
+    this.serveNameTables();
+  }
+
+  /** Starts serving NameTables built per node from the mesh configuration (idempotent). */
+  serveNameTables(): void {
+    if (this.#ads.generatedTypes.includes(NAME_TABLE_TYPE_URL)) return;
+    this.#ads.setResourceGenerator(NAME_TABLE_TYPE_URL, (node) => [{ name: '', value: this.#schema.nameTable.encode(this.nameTableFor(node)) }]);
+  }
+
+  /** The store behind `applyYaml`; changes made through it directly are pushed too. */
+  get meshConfig(): MeshConfigStore {
+    return this.#meshConfig;
+  }
+
+  get serviceEntries(): readonly ServiceEntry[] {
+    return this.#meshConfig.serviceEntries;
+  }
+
+  get workloadGroups(): readonly WorkloadGroup[] {
+    return this.#meshConfig.workloadGroups;
+  }
+
+  workloadGroup(namespace: string, name: string): WorkloadGroup | undefined {
+    return this.#meshConfig.workloadGroup(namespace, name);
+  }
+
+  /** Addresses auto-allocated to `host` (IPv4, then IPv6); see `MeshConfigStore.allocatedAddresses`. */
+  allocatedAddresses(host: string, namespace?: string): string[] {
+    return this.#meshConfig.allocatedAddresses(host, namespace);
+  }
+
+  /** The NameTable this control plane serves to a node (an ADS node record, or the fields that matter). */
+  nameTableFor(node: AdsNodeRecord | NameTableProxy): NameTable {
+    const proxy = 'ipFamilies' in node ? node : nameTableProxyFromNode(node);
+    return buildNameTable(this.#meshConfig, proxy);
+  }
+
+  /**
+   * Resolves once the latest NameTable sent on an open stream of a node matching `predicate`
+   * (default: any) has been ACKed, with the table that was acknowledged.
+   */
+  waitForNameTableAck(predicate: (node: AdsNodeRecord) => boolean = () => true, timeoutMs = DEFAULT_WAIT_MS): Promise<NameTableAck> {
+    const find = (): NameTableAck | undefined => {
+      for (const node of this.#ads.connectedNodes) {
+        if (!predicate(node)) continue;
+        const latest = this.#ads.responses.findLast((response) => response.stream === node.stream && response.typeUrl === NAME_TABLE_TYPE_URL);
+        if (!latest) continue;
+        const request = this.#ads.requests.find(
+          (r) => r.isAck && r.stream === node.stream && r.typeUrl === NAME_TABLE_TYPE_URL && r.nonce === latest.nonce,
+        );
+        if (request) return { node, request, table: this.#decodeNameTable(latest) };
+      }
+      return undefined;
+    };
+    return this.#waiters.wait(find, timeoutMs, 'ACK of a NameTable');
+  }
+
+  #decodeNameTable(response: AdsResponseRecord): NameTable | undefined {
+    const value =
+      response.kind === 'sotw'
+        ? this.#schema.discoveryResponse.decode(response.bytes).resources[0]?.value
+        : this.#schema.deltaDiscoveryResponse.decode(response.bytes).resources[0]?.resource?.value;
+    return value ? this.#schema.nameTable.decode(value) : undefined;
+  }
+
+  #onMeshConfigChange(change: MeshConfigChange): void {
+    // As istiod's NDS generator, WorkloadGroup changes do not touch NameTables.
+    if (change.serviceEntries || change.kubernetesServices) this.#ads.regenerate(NAME_TABLE_TYPE_URL);
+    this.#waiters.notify();
   }
 
   /** Every node that opened an ADS stream, in order (including streams since closed). */
