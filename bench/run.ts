@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasTaskset, root, ROUNDS } from './common.js';
 import { benchIdentity } from './identity.js';
+import { benchDns } from './dns.js';
 import { benchXds } from './xds.js';
 
 const only = new Set((process.env['BENCH_ONLY'] ?? 'identity,xds,dns').split(',').map((s) => s.trim()));
@@ -26,6 +27,7 @@ execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.joi
 try {
   if (only.has('identity')) await benchIdentity(work);
   if (only.has('xds')) await benchXds(work);
+  if (only.has('dns')) await benchDns(work);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -12,6 +12,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +27,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const once = process.argv.includes('--once');
 const ttl = process.env['SECRET_TTL'] ?? (once ? '24h' : '60s');
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 15053;
+}
+
 function say(text: string): void {
   process.stderr.write(`\x1b[36m[demo]\x1b[0m ${text}\n`);
 }
@@ -32,15 +42,21 @@ function say(text: string): void {
 const cp = new LocalControlPlane();
 await cp.start();
 say(`local control plane (CA + ADS, TLS) listening on ${cp.address}, trust domain ${cp.trustDomain}`);
+// The cluster side of the story: WorkloadGroup nginx and the ServiceEntries, as an operator applies them.
+const scenarioYaml = path.join(root, 'test/fixtures/localmesh/scenario.yaml');
+await cp.loadYamlFile(scenarioYaml);
+say(`applied ${path.relative(root, scenarioYaml)}: nginx.example.com → ${cp.allocatedAddresses('nginx.example.com').join(', ')} (auto-allocated)`);
 
 const vm = mkdtempSync(path.join(os.tmpdir(), 'istio-vm-demo-'));
 const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm', ttlSeconds: 3600 });
 writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token });
 say(`VM files written under ${vm} (cluster.env, etc/istio/config/mesh, etc/certs/root-cert.pem, istio-token)`);
 
+// The DNS proxy on a free loopback port (15053 needs the iptables capture to be reached by `ping`).
+const dnsPort = await freePort();
 const agent = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts'), 'proxy'], {
   cwd: vm,
-  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl, DISABLE_ENVOY: 'true' },
+  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl, DISABLE_ENVOY: 'true', DNS_PROXY_ADDR: `127.0.0.1:${dnsPort}` },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
@@ -71,6 +87,33 @@ const socket = path.join(vm, 'var/run/secrets/workload-spiffe-uds/socket');
 const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
 const node = { id: `sidecar~127.0.0.1~demo.istio-demo~istio-demo.svc.cluster.local`, cluster: 'nginx.istio-demo' };
 const seen = new Set<string>();
+let resolved = false;
+
+/** With --once: stop when Envoy (played here) has both secrets and DNS has answered. */
+function maybeFinish(): void {
+  if (!once || !seen.has('default') || !seen.has('ROOTCA') || !resolved) return;
+  say('certificate issued by the local control plane and served over SDS, mesh DNS answered: demo complete');
+  client.close();
+  void finish(0);
+}
+
+/** What `ping nginx.example.com` on the VM gets: the agent's DNS proxy answers from istiod's NameTable. */
+async function resolveThroughAgent(): Promise<void> {
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${dnsPort}`]);
+  for (;;) {
+    try {
+      const addresses = await resolver.resolve4('nginx.example.com');
+      say(`DNS through the agent (127.0.0.1:${dnsPort}): nginx.example.com → ${addresses.join(', ')}`);
+      resolved = true;
+      maybeFinish();
+      return;
+    } catch {
+      if (finished) return;
+      await new Promise((r) => setTimeout(r, 300)); // the table arrives with the agent's first xDS stream
+    }
+  }
+}
 
 function watch(name: string): void {
   const method = schema.sdsService.StreamSecrets;
@@ -84,12 +127,7 @@ function watch(name: string): void {
       seen.add(secret.name);
     }
     call.write({ version_info: response.version_info, node: null, resource_names: [name], type_url: SECRET_TYPE_URL, response_nonce: response.nonce, error_detail: null });
-    if (once && seen.has('default') && seen.has('ROOTCA')) {
-      say(`certificate issued by the local control plane and served over SDS: demo complete`);
-      call.cancel();
-      client.close();
-      void finish(0);
-    }
+    maybeFinish();
   });
   call.on('error', () => {
     // The socket is not there yet, or the agent is restarting: Envoy retries, and so do we.
@@ -100,5 +138,6 @@ function watch(name: string): void {
 setTimeout(() => {
   watch('default');
   watch('ROOTCA');
+  void resolveThroughAgent();
 }, 300);
 if (!once) say(`running; certificates rotate every ${ttl} / 2. Ctrl-C to stop.`);

@@ -1,4 +1,5 @@
 import { IstioCaClient } from './ca/index.js';
+import { DnsServer } from './dns/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config/index.js';
 import { closeAll, startAll, type Component } from './lifecycle.js';
@@ -8,10 +9,12 @@ import { ProtoSchema } from './proto/index.js';
 import { SdsServer } from './sds/index.js';
 import { IstiodDialer } from './net/index.js';
 import { SecretCache } from './secrets/index.js';
-import { GrpcBootstrapFile, XdsProxy, buildGrpcBootstrap, buildNode, grpcBootstrapPath, toProtoNode } from './xds/index.js';
+import { GrpcBootstrapFile, NAME_TABLE_TYPE_URL, XdsProxy, buildGrpcBootstrap, buildNode, grpcBootstrapPath, toProtoNode } from './xds/index.js';
 
 export interface AgentDeps {
   log: LogRoot;
+  /** Running as uid 0 (decides the DNS proxy's `:53` rules). */
+  isRoot?: boolean;
   clock?: Clock;
   schema?: ProtoSchema;
   metrics?: AgentMetrics;
@@ -27,6 +30,7 @@ export class Agent implements Component {
   readonly metrics: AgentMetrics;
   readonly secrets: SecretCache;
   readonly xds: XdsProxy;
+  readonly dns?: DnsServer;
   readonly #components: Component[];
   #closed?: Promise<void>;
 
@@ -103,12 +107,26 @@ export class Agent implements Component {
       // workload and the agent-handled types (DNS table, health) still flow.
       ownNode: config.disableEnvoy ? toProtoNode(node) : undefined,
     });
-    const components: Component[] = [this.secrets, sds, this.xds];
+    if (config.dns.enabled) {
+      this.dns = new DnsServer({
+        config: config.dns,
+        proxyNamespace: identity.podNamespace,
+        proxyDomain: identity.domain,
+        schema,
+        log: log.scope('dns'),
+        metrics: this.metrics,
+        isRoot: deps.isRoot,
+      });
+      // The NameTable is requested upstream after Envoy's first LDS request (or on the agent's own
+      // stream without Envoy), handed to the DNS proxy, ACKed or NACKed, and never forwarded.
+      this.xds.registerHandler(NAME_TABLE_TYPE_URL, this.dns.handler, { subscribe: true });
+    }
+    // Istio's order (pkg/istio-agent/agent.go): DNS, secret cache and SDS, the xDS proxy, the gRPC bootstrap.
+    const components: Component[] = [...(this.dns ? [this.dns] : []), this.secrets, sds, this.xds];
     const bootstrapFile = grpcBootstrapPath(config);
     if (bootstrapFile) {
       components.push(new GrpcBootstrapFile({ file: bootstrapFile, bootstrap: buildGrpcBootstrap(config, node), log: defaultLog }));
     }
-    // Istio's order (pkg/istio-agent/agent.go): secret cache and SDS, then the xDS proxy, then the gRPC bootstrap.
     this.#components = components;
   }
 

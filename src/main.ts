@@ -51,7 +51,7 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     });
     for (const notice of config.notices) defaultLog.info(notice);
     for (const warning of config.warnings) defaultLog.warn(warning);
-    agent = new Agent(config, { log });
+    agent = new Agent(config, { log, isRoot: process.getuid?.() === 0 });
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
     for (const e of err.errors) process.stderr.write(`Error: ${redact(e.message)}\n`);

@@ -127,7 +127,7 @@ export function expectPort(input: SourcedValue, fallback: number, issues: Issues
 }
 
 /** `host:port` (host may be empty, a name, or an IP; `[v6]:port`) with a valid port. */
-export function expectHostPort(input: SourcedValue, fallback: string, issues: Issues): string {
+export function expectHostPort(input: SourcedValue, fallback: string, issues: Issues, options: { allowZero?: boolean } = {}): string {
   if (input.value === '') return emptyMeansDefault(input, fallback, issues, fallback);
   const parts = splitHostPort(input.value);
   if (typeof parts === 'string') {
@@ -135,8 +135,9 @@ export function expectHostPort(input: SourcedValue, fallback: string, issues: Is
     return fallback;
   }
   const port = parseGoInt(parts.port);
-  if (port === undefined || !isPort(port)) {
-    issues.error(input.source, `port "${parts.port}" in "${input.value}" is not a port number (1-65535)`);
+  const isZeroAllowed = options.allowZero === true && port === 0;
+  if (port === undefined || (!isPort(port) && !isZeroAllowed)) {
+    issues.error(input.source, `port "${parts.port}" in "${input.value}" is not a port number (${options.allowZero ? 0 : 1}-65535)`);
     return fallback;
   }
   return input.value;
@@ -255,9 +256,9 @@ export class EnvReader {
     return input === undefined ? fallback : expectPort(input, fallback, this.issues, options);
   }
 
-  hostPort(key: string, fallback: string): string {
+  hostPort(key: string, fallback: string, options: { allowZero?: boolean } = {}): string {
     const input = this.#input(key);
-    return input === undefined ? fallback : expectHostPort(input, fallback, this.issues);
+    return input === undefined ? fallback : expectHostPort(input, fallback, this.issues, options);
   }
 
   jsonStringMap(key: string): Record<string, string> {

@@ -443,8 +443,10 @@ describe('loadAgentConfig', () => {
       assert.deepEqual(loadErrors(cwd, { ENVOY_STATUS_PORT: '0', DNS_PROXY_ADDR: 'localhost:70000' }), [
         'mesh:2: defaultConfig.proxyAdminPort: invalid proxy admin port: must be a port number (1-65535), got 99999',
         'environment: ENVOY_STATUS_PORT: expected a port number (1-65535), got "0"',
-        'environment: DNS_PROXY_ADDR: port "70000" in "localhost:70000" is not a port number (1-65535)',
+        'environment: DNS_PROXY_ADDR: port "70000" in "localhost:70000" is not a port number (0-65535)',
       ]);
+      // Port 0 asks for any free port: allowed for the DNS proxy, as Go's listener allows it.
+      assert.equal(load(trees.make('ipv4'), { DNS_PROXY_ADDR: '127.0.0.1:0' }).dns.address, '127.0.0.1:0');
     });
 
     it('reports a bad readinessProbe', () => {

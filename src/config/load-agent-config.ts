@@ -577,7 +577,8 @@ function buildDns(
   const resolvConf = read.string('ISTIO_RESOLV_CONF', '');
   return {
     enabled: (proxyType === 'sidecar' && capture) || server,
-    address: read.hostPort('DNS_PROXY_ADDR', 'localhost:15053'),
+    // Port 0 (any free port) is allowed, as Go's listener allows it; the agent logs the port it got.
+    address: read.hostPort('DNS_PROXY_ADDR', 'localhost:15053', { allowZero: true }),
     forwardParallel: read.bool('DNS_FORWARD_PARALLEL', false),
     forwardTimeoutMs: read.durationMs('DNS_FORWARD_TIMEOUT', 5000, { min: 1 }),
     resolvConfPath: abs(resolvConf !== '' ? resolvConf : '/etc/resolv.conf'),

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The agent's own Prometheus metrics, named as pilot-agent registers them (prefix `istio_agent_`, no
@@ -17,6 +17,10 @@ export class AgentMetrics {
   readonly envoyConnectionTerminations: Counter<'type'>;
   readonly xdsProxyRequests: Counter;
   readonly xdsProxyResponses: Counter;
+  readonly dnsRequests: Counter;
+  readonly dnsUpstreamRequests: Counter;
+  readonly dnsUpstreamFailures: Counter;
+  readonly dnsUpstreamRequestDuration: Histogram;
   #certExpiry: () => number | undefined = () => undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -86,6 +90,27 @@ export class AgentMetrics {
     this.xdsProxyResponses = new Counter({
       name: 'istio_agent_xds_proxy_responses',
       help: 'The total number of Xds Proxy Responses',
+      registers,
+    });
+    this.dnsRequests = new Counter({
+      name: 'istio_agent_dns_requests_total',
+      help: 'Total number of DNS requests.',
+      registers,
+    });
+    this.dnsUpstreamRequests = new Counter({
+      name: 'istio_agent_dns_upstream_requests_total',
+      help: 'Total number of DNS requests forwarded to upstream.',
+      registers,
+    });
+    this.dnsUpstreamFailures = new Counter({
+      name: 'istio_agent_dns_upstream_failures_total',
+      help: 'Total number of DNS failures forwarding to upstream.',
+      registers,
+    });
+    this.dnsUpstreamRequestDuration = new Histogram({
+      name: 'istio_agent_dns_upstream_request_duration_seconds',
+      help: 'Total time in seconds Istio takes to get DNS response from upstream.',
+      buckets: [0.001, 0.005, 0.01, 0.1, 1, 5],
       registers,
     });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'istio_agent_' });

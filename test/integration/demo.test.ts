@@ -9,7 +9,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 describe('npm run demo', function () {
   this.timeout(60_000);
 
-  it('runs the agent against the local control plane until Envoy (played by the demo) has both secrets', async () => {
+  it('runs the agent against the local control plane until Envoy (played by the demo) has both secrets and mesh DNS answers', async () => {
     const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(ROOT, 'scripts/demo.ts'), '--once'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -20,6 +20,8 @@ describe('npm run demo', function () {
     assert.match(output, /\tinfo\tsds\tSDS: PUSH resource=default/);
     assert.match(output, /\tinfo\tsds\tSDS: PUSH resource=ROOTCA/);
     assert.match(output, /Envoy received SDS secret "default": serial [0-9A-F]+, URI:spiffe:\/\/cluster\.local\/ns\/istio-demo\/sa\/vm/);
+    assert.match(output, /DNS through the agent \(127\.0\.0\.1:\d+\): nginx\.example\.com → 240\.240\.0\.2/);
+    assert.match(output, /\tinfo\txdsproxy\tconnected to delta upstream XDS server: localhost:\d+\tid=1/);
     assert.match(output, /demo complete/);
     assert.match(output, /Agent has successfully terminated/);
   });

@@ -34,6 +34,10 @@ export class AgentProcess {
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: process.env['HOME'] ?? '/root',
+      // The scenario's cluster.env turns DNS capture on: use a free loopback port and the VM's own
+      // resolv.conf (written by writeVmFiles), never 15053 or the machine's resolver.
+      DNS_PROXY_ADDR: '127.0.0.1:0',
+      ISTIO_RESOLV_CONF: path.join(options.cwd, 'etc/resolv.conf'),
       ...options.env,
     };
     const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN, 'proxy', ...(options.args ?? [])], {
@@ -65,6 +69,12 @@ export class AgentProcess {
     const code = await this.exited;
     clearTimeout(timer);
     return code;
+  }
+
+  /** The DNS proxy's UDP port, from its `Starting local udp DNS server on 127.0.0.1:<port>` line. */
+  async dnsPort(): Promise<number> {
+    const line = await this.waitForLog('Starting local udp DNS server on');
+    return Number(/:(\d+)\s*$/.exec(line.split('\t')[3] ?? '')?.[1] ?? NaN);
   }
 
   lines(text: string): string[] {

@@ -9,6 +9,8 @@ export interface VmFilesOptions {
   rootCertPem?: string;
   /** undefined = no token file. */
   token?: string;
+  /** The VM's resolv.conf (default: nameserver 127.0.0.1, search vm.example.org). */
+  resolvConf?: string;
 }
 
 /** cluster.env as `istioctl x workload entry configure --autoregister` writes it for the scenario's VM. */
@@ -77,4 +79,6 @@ export function writeVmFiles(cwd: string, options: VmFilesOptions): void {
   if (options.mesh !== undefined) put('etc/istio/config/mesh', options.mesh);
   if (options.rootCertPem !== undefined) put('etc/certs/root-cert.pem', options.rootCertPem);
   if (options.token !== undefined) put('var/run/secrets/tokens/istio-token', options.token);
+  // The DNS proxy's upstreams and search domain: never the machine's own resolver in tests.
+  put('etc/resolv.conf', options.resolvConf ?? 'nameserver 127.0.0.1\nsearch vm.example.org\n');
 }

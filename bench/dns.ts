@@ -1,0 +1,144 @@
+/**
+ * DNS: dnsperf against the agent's DNS proxy and against dnsmasq serving the same 10,000 names on
+ * loopback, back to back (the server pinned to core 0, dnsperf to core 1); and the agent's RSS once it
+ * holds a 100,000-name table. The agent is the built bundle, fed its NameTable by the local control plane.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { LocalControlPlane } from '../src/localmesh/index.js';
+import { ProtoSchema, type NameTable } from '../src/proto/index.js';
+import { NAME_TABLE_TYPE_URL } from '../src/xds/index.js';
+import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
+import { memoryMb, pin, root, row, stats, type Stats } from './common.js';
+
+const NAMES = 10_000;
+const BIG_TABLE = 100_000;
+const SECONDS = Number(process.env['BENCH_DNS_SECONDS'] ?? 10);
+
+function hostName(i: number): string {
+  return `svc-${i}.bench.example.com`;
+}
+
+function ipOf(i: number): string {
+  return `240.240.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`;
+}
+
+function nameTable(count: number): NameTable {
+  const table: NameTable['table'] = {};
+  for (let i = 0; i < count; i++) table[hostName(i)] = { ips: [ipOf(i)], registry: 'External', shortname: '', namespace: '', alt_hosts: [] };
+  return { table };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Waits until `dig` gets an answer for `name` from 127.0.0.1:port. */
+async function waitForAnswer(port: number, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dig = spawnSync('dig', ['@127.0.0.1', '-p', String(port), name, 'A', '+short', '+time=1', '+tries=1'], { encoding: 'utf8' });
+    if (dig.stdout.trim() !== '' && !dig.stdout.includes('timed out')) return;
+    if (Date.now() > deadline) throw new Error(`no DNS answer for ${name} on port ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface PerfResult {
+  qps: number;
+  latency: Stats;
+  lost: number;
+}
+
+/** One dnsperf run (pinned to core 1); per-query latencies come from its -v lines. */
+async function dnsperf(port: number, queryFile: string): Promise<PerfResult> {
+  const [cmd, args] = pin(1, ['dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(SECONDS), '-v']);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const latencies: number[] = [];
+  let qps = NaN;
+  let lost = 0;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line.startsWith('> ')) {
+      const seconds = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(seconds)) latencies.push(seconds * 1000);
+    } else if (line.includes('Queries per second:')) qps = Number(line.split(':')[1]);
+    else if (line.includes('Queries lost:')) lost = Number(/Queries lost:\s+(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return { qps, latency: stats(latencies), lost };
+}
+
+function stop(child: ChildProcess): Promise<unknown> {
+  child.kill('SIGTERM');
+  return new Promise((r) => child.once('exit', r));
+}
+
+function perfRow(label: string, r: PerfResult): string {
+  return `${label.padEnd(30)} ${r.qps.toFixed(0).padStart(8)} qps   latency mean ${r.latency.mean.toFixed(3)} ms   p99 ${r.latency.p99.toFixed(3)} ms   lost ${r.lost}`;
+}
+
+export async function benchDns(work: string): Promise<void> {
+  console.log(`\nDNS: dnsperf for ${SECONDS} s against the same ${NAMES.toLocaleString('en')} names (server on core 0, dnsperf on core 1)`);
+  const dir = mkdtempSync(path.join(work, 'dns-'));
+  const queries = path.join(dir, 'queries.txt');
+  writeFileSync(queries, Array.from({ length: NAMES }, (_, i) => `${hostName(i)} A`).join('\n') + '\n');
+
+  // dnsmasq answering from a hosts file: the reference.
+  const hosts = path.join(dir, 'hosts');
+  writeFileSync(hosts, Array.from({ length: NAMES }, (_, i) => `${ipOf(i)} ${hostName(i)}`).join('\n') + '\n');
+  const dnsmasqPort = await freePort();
+  const [dmCmd, dmArgs] = pin(0, [
+    'dnsmasq', '--no-daemon', `--port=${dnsmasqPort}`, '--listen-address=127.0.0.1', '--bind-interfaces',
+    '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--cache-size=10000', '--log-facility=/dev/null',
+  ]);
+  const dnsmasq = spawn(dmCmd, dmArgs, { stdio: 'ignore' });
+  await waitForAnswer(dnsmasqPort, hostName(0));
+  const reference = await dnsperf(dnsmasqPort, queries);
+  await stop(dnsmasq);
+
+  // The agent: DNS capture on, no Envoy (its own xDS stream brings the NameTable), a resolv.conf of its own.
+  const schema = new ProtoSchema();
+  const cp = new LocalControlPlane({ schema });
+  await cp.start();
+  cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode(nameTable(NAMES)) }]);
+  const vm = mkdtempSync(path.join(dir, 'vm-'));
+  writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+  writeFileSync(path.join(vm, 'resolv.conf'), 'nameserver 127.0.0.1\n');
+  const agentPort = await freePort();
+  const [agCmd, agArgs] = pin(0, [process.execPath, path.join(root, 'dist/pilot-agent.js'), 'proxy']);
+  const agent = spawn(agCmd, agArgs, {
+    cwd: vm,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      CA_ADDR: cp.address,
+      INSTANCE_IP: '10.0.0.1',
+      DISABLE_ENVOY: 'true',
+      DNS_PROXY_ADDR: `127.0.0.1:${agentPort}`,
+      ISTIO_RESOLV_CONF: path.join(vm, 'resolv.conf'),
+    },
+    stdio: 'ignore',
+  });
+  await waitForAnswer(agentPort, hostName(NAMES - 1));
+  const ours = await dnsperf(agentPort, queries);
+  const rssServing = memoryMb(agent.pid, 'VmRSS');
+
+  console.log(perfRow('dnsmasq 2.90 (reference)', reference));
+  console.log(perfRow('istio-vm-agent DNS proxy', ours));
+  console.log(`ratio agent/dnsmasq qps: ${(ours.qps / reference.qps).toFixed(2)}   (goal ≥ 0.9)`);
+  console.log(row('  dnsmasq latency', reference.latency));
+  console.log(row('  agent latency', ours.latency));
+
+  // The same agent, given a 100,000-name table.
+  cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode(nameTable(BIG_TABLE)) }]);
+  await waitForAnswer(agentPort, hostName(BIG_TABLE - 1));
+  await new Promise((r) => setTimeout(r, 500)); // let the old table's memory go
+  console.log(`agent RSS: ${rssServing.toFixed(1)} MB serving ${NAMES.toLocaleString('en')} names; ${memoryMb(agent.pid, 'VmRSS').toFixed(1)} MB with ${BIG_TABLE.toLocaleString('en')} names (peak ${memoryMb(agent.pid, 'VmHWM').toFixed(1)} MB)`);
+  await stop(agent);
+  await cp.close();
+}
