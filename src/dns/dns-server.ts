@@ -103,7 +103,8 @@ export class DnsServer implements Component {
   readonly #inflight = new Set<Promise<void>>();
   readonly #addresses: { udp: string[]; tcp: string[] } = { udp: [], tcp: [] };
   #table: LookupTable | undefined;
-  #nameTable: NameTable | undefined;
+  /** How to get the installed NameTable back (its encoded bytes, or the object given to updateNameTable). */
+  #nameTableSource: (() => NameTable) | undefined;
   #searchDomain: string | undefined;
   #forwarder: UpstreamForwarder | undefined;
   /** `:53` as root: the agent is the host's resolver, so it forwards even before the first table. */
@@ -137,10 +138,19 @@ export class DnsServer implements Component {
 
   /** Replaces the table atomically; the previous one stays in service until this returns. */
   updateNameTable(table: NameTable): void {
+    this.#install(table, () => table);
+  }
+
+  /**
+   * Builds the lookup table and keeps a way back to the NameTable (for /debug/ndsz and for a rebuild
+   * once resolv.conf's search domain is known). Tables from istiod are kept as their encoded bytes, a
+   * fraction of the decoded objects' size: 6 MB rather than ~48 MB for 100,000 names.
+   */
+  #install(table: NameTable, source: () => NameTable): void {
     const { proxyNamespace, proxyDomain } = this.#deps;
     const built = LookupTable.build(table, { proxyNamespace, proxyDomain, searchDomain: this.#searchDomain });
     this.#table = built;
-    this.#nameTable = table;
+    this.#nameTableSource = source;
     this.#deps.log.debug(`updated lookup table with ${built.size} hosts`);
   }
 
@@ -149,7 +159,7 @@ export class DnsServer implements Component {
    * proto-JSON form (empty fields omitted); undefined before the first table.
    */
   debugNameTable(): unknown {
-    const nt = this.#nameTable;
+    const nt = this.#nameTableSource?.();
     if (!nt) return undefined;
     const entries = new Map<string, NameInfo>(Object.entries(nt.table ?? {}));
     const domain = domainParts(this.#deps);
@@ -172,13 +182,15 @@ export class DnsServer implements Component {
     if (resource.type_url && resource.type_url !== NAME_TABLE_TYPE_URL) {
       throw new Error(`unexpected resource type ${resource.type_url}, want ${NAME_TABLE_TYPE_URL}`);
     }
+    const codec = this.#deps.schema.nameTable;
+    const bytes = Buffer.from(resource.value);
     let table: NameTable;
     try {
-      table = this.#deps.schema.nameTable.decode(resource.value);
+      table = codec.decodeMessage(bytes);
     } catch (err) {
       throw new Error(`failed to unmarshal NameTable: ${errorMessage(err)}`, { cause: err });
     }
-    this.updateNameTable(table);
+    this.#install(table, () => codec.decode(bytes));
   }
 
   async #start(signal: AbortSignal): Promise<void> {
@@ -206,7 +218,8 @@ export class DnsServer implements Component {
       signal: this.#stop.signal,
     });
     // A table that arrived before start was compiled without the search domain.
-    if (this.#nameTable) this.updateNameTable(this.#nameTable);
+    const source = this.#nameTableSource;
+    if (source) this.#install(source(), source);
 
     const hostPort = splitHostPort(address);
     if (!hostPort) throw new Error(`failed to start local DNS server: dns address must be a valid host:port, got ${JSON.stringify(address)}`);

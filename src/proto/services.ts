@@ -14,7 +14,13 @@ import { loadSchema } from './schema.js';
 
 export interface Codec<T> {
   encode(message: T): Buffer;
+  /** Plain objects with every field present (defaults filled in). */
   decode(bytes: Uint8Array): T;
+  /**
+   * protobufjs message objects, without the plain-object copy `decode` makes: about half the
+   * allocation for big messages. Absent fields read their default; treat the result as read-only.
+   */
+  decodeMessage(bytes: Uint8Array): T;
 }
 
 const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true };
@@ -32,6 +38,7 @@ export function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
     decode: (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS) as T,
+    decodeMessage: (bytes) => type.decode(bytes) as unknown as T,
   };
 }
 

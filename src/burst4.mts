@@ -1,0 +1,22 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { LocalControlPlane } from './localmesh/index.ts';
+import { ProtoSchema } from './proto/index.ts';
+import { NAME_TABLE_TYPE_URL } from './xds/index.ts';
+import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.ts';
+const [mode] = process.argv.slice(2);
+const schema = new ProtoSchema();
+const cp = new LocalControlPlane({ schema }); await cp.start();
+const table: Record<string, any> = {};
+const ipOf = (i: number) => `240.240.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`;
+for (let i = 0; i < 10000; i++) table[`svc-${i}.bench.example.com`] = { ips: [mode?.includes('ips') ? ipOf(i) : '240.240.0.1'], registry: 'External', shortname: '', namespace: '', alt_hosts: [] };
+cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode({ table }) }]);
+const vm = mkdtempSync('/tmp/burst-');
+writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }), resolvConf: mode?.includes('nosearch') ? 'nameserver 127.0.0.1\n' : undefined });
+writeFileSync(path.join(vm, 'q.txt'), Array.from({ length: 10000 }, (_, i) => `svc-${i}.bench.example.com A`).join('\n') + '\n');
+const agent = spawn('taskset', ['-c', '0', process.execPath, '/work/main/dist/pilot-agent.js', 'proxy'], { cwd: vm, env: { PATH: process.env.PATH!, CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DISABLE_ENVOY: 'true', DNS_PROXY_ADDR: '127.0.0.1:25396', ISTIO_RESOLV_CONF: path.join(vm, 'etc/resolv.conf') }, stdio: 'ignore' });
+for (;;) { const r = spawnSync('dig', ['@127.0.0.1', '-p', '25396', 'svc-9999.bench.example.com', '+short'], { encoding: 'utf8' }); if (r.stdout.trim().startsWith('240')) break; await new Promise(r => setTimeout(r, 200)); }
+const perf = spawnSync('taskset', ['-c', '1', 'dnsperf', '-s', '127.0.0.1', '-p', '25396', '-d', path.join(vm, 'q.txt'), '-l', '3'], { encoding: 'utf8', stdio: [mode?.includes('stdin') ? 'ignore' : 'pipe', 'pipe', 'ignore'] });
+console.log(mode, perf.stdout.split('\n').filter(l => /lost|per second/.test(l)).join(' | '));
+agent.kill(); await cp.close(); process.exit(0);
