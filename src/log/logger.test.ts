@@ -78,6 +78,14 @@ describe('log', () => {
     assert.equal(formatDuration(61_000), '1m1s');
   });
 
+  it('never writes a timestamp earlier than the line before it', async () => {
+    const capture = new LogCapture();
+    for (let i = 0; i < 500; i++) capture.root.scope('dns').info(`line ${i}`);
+    await new Promise((r) => setImmediate(r));
+    const times = capture.lines.map((l) => l.split('\t')[0] ?? '');
+    for (let i = 1; i < times.length; i++) assert.ok((times[i] ?? '') >= (times[i - 1] ?? ''), `${times[i - 1]} then ${times[i]}`);
+  });
+
   it('renders microsecond timestamps in UTC', () => {
     assert.equal(formatTimestamp(Date.UTC(2026, 10, 21, 10, 56, 51, 123) * 1000 + 456), '2026-11-21T10:56:51.123456Z');
   });

@@ -66,16 +66,14 @@ export function parseOutputLevels(spec: string): ScopeLevels {
   return { byScope, fallback: 'info' };
 }
 
-/** Wall-clock time in µs: Date.now() follows NTP steps; performance.now() only adds sub-millisecond digits. */
-function microsNow(): number {
-  return Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
-}
 
 /** Owns the winston logger and the output stream; hands out scoped loggers. */
 export class LogRoot {
   readonly #winston: winston.Logger;
   readonly #levels: ScopeLevels;
   readonly #ownedStream?: Writable;
+  /** Wall-clock ms at performance.now() = 0: µs timestamps that never go backwards between lines. */
+  #clockAnchor = Date.now() - performance.now();
 
   constructor(options: LogOptions = DEFAULT_LOG_OPTIONS, stream?: Writable) {
     this.#levels = parseOutputLevels(options.outputLevel);
@@ -110,8 +108,19 @@ export class LogRoot {
   write(level: Exclude<LogLevel, 'none'>, scope: string, message: string, fields: LogFields | undefined): void {
     const safeFields: LogFields = {};
     if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) safeFields[k] = redactValue(v);
-    const record: LogRecord = { time: microsNow(), level, scope, message: redact(message), fields: safeFields };
+    const record: LogRecord = { time: this.#microsNow(), level, scope, message: redact(message), fields: safeFields };
     this.#winston.log(level, record.message, { record });
+  }
+
+  /**
+   * Wall-clock time in µs: performance.now() for the digits below the millisecond, re-anchored to
+   * Date.now() whenever the two drift apart by more than a millisecond (an NTP step after boot).
+   */
+  #microsNow(): number {
+    const now = performance.now();
+    const wall = Date.now();
+    if (Math.abs(this.#clockAnchor + now - wall) > 1) this.#clockAnchor = wall - now;
+    return Math.floor((this.#clockAnchor + now) * 1000);
   }
 
   /** Flushes and closes the output. */
