@@ -9,7 +9,7 @@ import type { AgentMetrics } from '../metrics/index.js';
 import type { Any, NameInfo, NameTable, ProtoSchema } from '../proto/index.js';
 import type { DnsConfig } from '../config/types.js';
 import { NAME_TABLE_TYPE_URL, type AgentTypeHandler } from '../xds/index.js';
-import { formatIp, ipBytes } from './ip.js';
+import { formatIp, ipBytes } from '../net/index.js';
 import { LookupTable, altHosts, domainParts } from './lookup-table.js';
 import { joinHostPort, parseResolvConf, splitHostPort, type ResolvConf } from './resolv-conf.js';
 import { UpstreamForwarder, parseUpstream, type Transport } from './upstream.js';

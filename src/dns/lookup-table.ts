@@ -1,5 +1,5 @@
 import type { NameInfo, NameTable } from '../proto/index.js';
-import { ipBytes } from './ip.js';
+import { ipBytes } from '../net/index.js';
 import { NameIndex, hashName } from './name-index.js';
 import { CLASS_IN, EMPTY_ANSWERS, RECORD_HEADER_LENGTH, TYPE_A, TYPE_AAAA, TYPE_CNAME, encodeName, nameKey, type AnswerSet, type HostAnswers } from './wire.js';
 

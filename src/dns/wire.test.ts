@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { QTYPE, buildQuery, decodeResponse } from './dns-test-support.js';
-import { formatIp, ipBytes } from './ip.js';
+import { formatIp, ipBytes } from '../net/index.js';
 import { hashName } from './name-index.js';
 import { joinHostPort, parseResolvConf, splitHostPort } from './resolv-conf.js';
 import {

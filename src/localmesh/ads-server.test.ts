@@ -9,7 +9,7 @@ import {
   type Node,
 } from '../proto/index.js';
 import { LocalControlPlane } from './local-control-plane.js';
-import { Cleanups, authMetadata, connect, createCertificate, generateCsr, openDelta, openSotw } from './test-support.js';
+import { Cleanups, authMetadata, connect, createCertificate, deltaRequestFor, generateCsr, openDelta, openSotw, sotwRequestFor } from './test-support.js';
 
 const OTHER_TYPE_URL = 'type.googleapis.com/istio.networking.nds.v1.NameTable';
 const NODE: Node = {
@@ -18,21 +18,8 @@ const NODE: Node = {
   metadata: toStruct({ NAMESPACE: 'istio-demo', DNS_CAPTURE: 'true', INSTANCE_IPS: '10.0.0.1' }),
 };
 
-function sotwRequest(fields: Partial<DiscoveryRequest>): DiscoveryRequest {
-  return { version_info: '', resource_names: [], type_url: SECRET_TYPE_URL, response_nonce: '', error_detail: null, ...fields };
-}
-
-function deltaRequest(fields: Partial<DeltaDiscoveryRequest>): DeltaDiscoveryRequest {
-  return {
-    type_url: SECRET_TYPE_URL,
-    resource_names_subscribe: [],
-    resource_names_unsubscribe: [],
-    initial_resource_versions: {},
-    response_nonce: '',
-    error_detail: null,
-    ...fields,
-  };
-}
+const sotwRequest = (fields: Partial<DiscoveryRequest>) => sotwRequestFor(SECRET_TYPE_URL, fields);
+const deltaRequest = (fields: Partial<DeltaDiscoveryRequest>) => deltaRequestFor(SECRET_TYPE_URL, fields);
 
 describe('LocalControlPlane ADS', function () {
   this.timeout(30_000);

@@ -4,7 +4,7 @@ import { ConfigErrors } from '../config/index.js';
 import { ProtoSchema, toStruct, type DeltaDiscoveryRequest, type DiscoveryRequest, type NameInfo, type Node } from '../proto/index.js';
 import { LocalControlPlane } from './local-control-plane.js';
 import { NAME_TABLE_TYPE_URL } from './name-table.js';
-import { Cleanups, authMetadata, connect, openDelta, openSotw } from './test-support.js';
+import { Cleanups, authMetadata, connect, deltaRequestFor, openDelta, openSotw, sotwRequestFor } from './test-support.js';
 
 const SCENARIO = fileURLToPath(new URL('../../test/fixtures/localmesh/scenario.yaml', import.meta.url));
 
@@ -33,21 +33,8 @@ function serviceEntry(name: string, spec: string, namespace = 'istio-demo'): str
 
 const STATIC_HTTP = '  resolution: STATIC\n  ports: [{number: 80, name: http, protocol: HTTP}]';
 
-function sotwRequest(fields: Partial<DiscoveryRequest>): DiscoveryRequest {
-  return { version_info: '', resource_names: [], type_url: NAME_TABLE_TYPE_URL, response_nonce: '', error_detail: null, ...fields };
-}
-
-function deltaRequest(fields: Partial<DeltaDiscoveryRequest>): DeltaDiscoveryRequest {
-  return {
-    type_url: NAME_TABLE_TYPE_URL,
-    resource_names_subscribe: [],
-    resource_names_unsubscribe: [],
-    initial_resource_versions: {},
-    response_nonce: '',
-    error_detail: null,
-    ...fields,
-  };
-}
+const sotwRequest = (fields: Partial<DiscoveryRequest>) => sotwRequestFor(NAME_TABLE_TYPE_URL, fields);
+const deltaRequest = (fields: Partial<DeltaDiscoveryRequest>) => deltaRequestFor(NAME_TABLE_TYPE_URL, fields);
 
 describe('LocalControlPlane NameTables', function () {
   this.timeout(30_000);

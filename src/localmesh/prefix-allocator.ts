@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatIp as formatIpBytes, ipBytes } from '../net/index.js';
 
 export type IpFamily = 'v4' | 'v6';
 
@@ -12,57 +12,18 @@ const WIDTH: Record<IpFamily, bigint> = { v4: 32n, v6: 128n };
 
 /** Parses a plain IPv4 or IPv6 address (no zone, no prefix length); undefined if it is not one. */
 export function parseIp(text: string): IpValue | undefined {
-  if (isIPv4(text)) return { family: 'v4', value: parseV4(text) };
-  if (!isIPv6(text) || text.includes('%')) return undefined;
-  let source = text.toLowerCase();
-  let tail: bigint | undefined;
-  // An IPv4 tail (`::ffff:1.2.3.4`) stands for the last two groups.
-  const lastColon = source.lastIndexOf(':');
-  const last = source.slice(lastColon + 1);
-  if (last.includes('.')) {
-    tail = parseV4(last);
-    source = `${source.slice(0, lastColon + 1)}0:0`;
-  }
-  const [head = '', rest] = source.split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const restGroups = rest === undefined || rest === '' ? [] : rest.split(':');
-  const missing = 8 - headGroups.length - restGroups.length;
-  const groups = rest === undefined ? headGroups : [...headGroups, ...new Array<string>(missing).fill('0'), ...restGroups];
-  let value = 0n;
-  for (const group of groups) value = (value << 16n) | BigInt(parseInt(group, 16));
-  if (tail !== undefined) value = (value & ~0xffffffffn) | tail;
-  return { family: 'v6', value };
-}
-
-function parseV4(text: string): bigint {
-  return text.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
+  if (text.includes('%')) return undefined;
+  const bytes = ipBytes(text);
+  if (!bytes) return undefined;
+  return { family: bytes.length === 4 ? 'v4' : 'v6', value: bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n) };
 }
 
 /** Formats an address as Go's netip does: dotted quad, or RFC 5952 (lower case, longest zero run as `::`). */
 export function formatIp(ip: IpValue): string {
-  if (ip.family === 'v4') {
-    return [24n, 16n, 8n, 0n].map((shift) => String((ip.value >> shift) & 0xffn)).join('.');
-  }
-  const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((shift) => Number((ip.value >> shift) & 0xffffn));
-  // The first longest run of two or more zero groups becomes `::`.
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (list: number[]): string => list.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
+  const bytes = Buffer.alloc(ip.family === 'v4' ? 4 : 16);
+  let value = ip.value;
+  for (let i = bytes.length - 1; i >= 0; i--, value >>= 8n) bytes[i] = Number(value & 0xffn);
+  return formatIpBytes(bytes);
 }
 
 /** `a.b.c.d/n` or `x::/n`. */

@@ -198,3 +198,21 @@ export function openDelta(
   cleanups.add(() => stream.cancel());
   return { stream, reader };
 }
+
+/** A SotW request for `typeUrl` with every field at its default, overridden by `fields`. */
+export function sotwRequestFor(typeUrl: string, fields: Partial<DiscoveryRequest>): DiscoveryRequest {
+  return { version_info: '', resource_names: [], type_url: typeUrl, response_nonce: '', error_detail: null, ...fields };
+}
+
+/** A Delta request for `typeUrl` with every field at its default, overridden by `fields`. */
+export function deltaRequestFor(typeUrl: string, fields: Partial<DeltaDiscoveryRequest>): DeltaDiscoveryRequest {
+  return {
+    type_url: typeUrl,
+    resource_names_subscribe: [],
+    resource_names_unsubscribe: [],
+    initial_resource_versions: {},
+    response_nonce: '',
+    error_detail: null,
+    ...fields,
+  };
+}
