@@ -91,7 +91,6 @@ const OTHER_BOOLS: readonly [string, boolean][] = [
   ['ISTIO_AGENT_ENABLE_WASM_REMOTE_LOAD_CONVERSION', true],
   ['METRICS_LOCALHOST_ACCESS_ONLY', false],
   ['PILOT_AGENT_MERGE_ENVOY_STATS', true],
-  ['REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION', false],
   ['PEER_METADATA_DISCOVERY', false],
 ];
 const OTHER_DURATIONS: readonly [string, number][] = [
@@ -176,6 +175,7 @@ export function loadAgentConfig(input: LoadAgentConfigInput): AgentConfig {
     secrets,
     dns,
     disableEnvoy: read.bool('DISABLE_ENVOY', false),
+    rewriteProbeLegacyLocalhost: read.bool('REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION', false),
     grpcKeepalive: {
       intervalMs: read.durationMs('GRPC_KEEPALIVE_INTERVAL', 30_000, { min: 0 }),
       timeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 10_000, { min: 0 }),

@@ -168,6 +168,8 @@ export interface AgentConfig {
   dns: DnsConfig;
   /** DISABLE_ENVOY */
   disableEnvoy: boolean;
+  /** REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: readiness probes without a host go to localhost. */
+  rewriteProbeLegacyLocalhost: boolean;
   /** GRPC_KEEPALIVE_INTERVAL / GRPC_KEEPALIVE_TIMEOUT for every connection to istiod. */
   grpcKeepalive: { intervalMs: number; timeoutMs: number };
   /** ISTIO_VERSION reported in node metadata. */
