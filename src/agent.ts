@@ -1,5 +1,6 @@
 import { IstioCaClient } from './ca/index.js';
 import { DnsServer } from './dns/index.js';
+import { WorkloadHealthChecker } from './health/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config/index.js';
 import { closeAll, startAll, type Component } from './lifecycle.js';
@@ -121,8 +122,24 @@ export class Agent implements Component {
       // stream without Envoy), handed to the DNS proxy, ACKed or NACKed, and never forwarded.
       this.xds.registerHandler(NAME_TABLE_TYPE_URL, this.dns.handler, { subscribe: true });
     }
-    // Istio's order (pkg/istio-agent/agent.go): DNS, secret cache and SDS, the xDS proxy, the gRPC bootstrap.
+    // Istio's order (pkg/istio-agent/agent.go): DNS, secret cache and SDS, the xDS proxy with the prober,
+    // the gRPC bootstrap.
     const components: Component[] = [...(this.dns ? [this.dns] : []), this.secrets, sds, this.xds];
+    const probe = config.proxyConfig.readinessProbe;
+    if (probe) {
+      // Results go upstream as HealthInformation, only on change; the xDS proxy holds the latest and
+      // re-sends it on every new stream. Envoy readiness gating (SPEC §7.2) comes with the status server.
+      components.push(
+        new WorkloadHealthChecker({
+          probe,
+          instanceIps: identity.instanceIps,
+          rewriteLocalhost: config.rewriteProbeLegacyLocalhost,
+          clock,
+          log: log.scope('healthcheck'),
+          report: (report) => this.xds.reportHealth(report),
+        }),
+      );
+    }
     const bootstrapFile = grpcBootstrapPath(config);
     if (bootstrapFile) {
       components.push(new GrpcBootstrapFile({ file: bootstrapFile, bootstrap: buildGrpcBootstrap(config, node), log: defaultLog }));

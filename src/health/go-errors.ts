@@ -47,7 +47,7 @@ export interface SystemErrorLike {
 }
 
 function asSystemError(err: unknown): SystemErrorLike {
-  if (err instanceof Error) return err as Error & SystemErrorLike;
+  if (err instanceof Error) return err;
   return { message: String(err) };
 }
 

@@ -26,20 +26,21 @@ export type DefaultedProbe = ReadinessProbe & {
  * prober picks it per SPEC §7.2 (probe host, else first instance IP, else `localhost`).
  */
 export function probeDefaults(probe: ReadinessProbe): DefaultedProbe {
+  const { httpGet, ...rest } = probe;
   const out: DefaultedProbe = {
-    ...probe,
+    ...rest,
     initialDelaySeconds: probe.initialDelaySeconds ?? 0,
     timeoutSeconds: probe.timeoutSeconds || 1,
     periodSeconds: probe.periodSeconds || 10,
     successThreshold: probe.successThreshold || 1,
     failureThreshold: probe.failureThreshold || 1,
   };
-  if (probe.httpGet) {
+  if (httpGet) {
     out.httpGet = {
-      ...probe.httpGet,
-      path: probe.httpGet.path || '/',
-      scheme: (probe.httpGet.scheme || 'http').toLowerCase(),
-      ...(probe.httpGet.httpHeaders ? { httpHeaders: probe.httpGet.httpHeaders.map((h) => ({ ...h })) } : {}),
+      ...httpGet,
+      path: httpGet.path || '/',
+      scheme: (httpGet.scheme || 'http').toLowerCase(),
+      ...(httpGet.httpHeaders ? { httpHeaders: httpGet.httpHeaders.map((h) => ({ ...h })) } : {}),
     };
   }
   return out;
