@@ -128,6 +128,8 @@ export async function benchDns(work: string): Promise<void> {
   const schema = new ProtoSchema();
   const cp = new LocalControlPlane({ schema });
   await cp.start();
+  // The VM's node names WorkloadGroup nginx: the control plane, like istiod, needs it to exist.
+  await cp.loadYamlFile(path.join(root, 'test/fixtures/localmesh/scenario.yaml'));
   cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode(nameTable(NAMES)) }]);
   const vm = mkdtempSync(path.join(dir, 'vm-'));
   writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });

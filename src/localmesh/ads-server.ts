@@ -9,6 +9,7 @@ import {
   type DiscoveryRequest,
   type DiscoveryResponse,
   type JsonLike,
+  type Locality,
   type Node,
   type Status,
 } from '../proto/index.js';
@@ -38,6 +39,8 @@ export interface AdsNodeRecord {
   readonly id: string;
   readonly cluster: string;
   readonly metadata: Readonly<Record<string, JsonLike>>;
+  /** The Envoy node's `locality`; undefined when the node sent none. */
+  readonly locality: Readonly<Locality> | undefined;
   /** The authenticated caller, `spiffe://...`; '' on an insecure control plane. */
   readonly peerIdentity: string;
   readonly authMethod: AuthMethod;
@@ -65,6 +68,28 @@ export interface AdsRequestRecord {
   readonly errorDetail?: { readonly code: number; readonly message: string };
   readonly at: Date;
 }
+
+/** The status a stream is ended with when `onConnect` refuses it. */
+export interface AdsStreamRejection {
+  readonly code: status;
+  readonly details: string;
+}
+
+/**
+ * What istiod does beside serving resources, on the streams' lifecycle (its WorkloadEntry controller).
+ * Called synchronously; a hook that throws is logged and otherwise ignored.
+ */
+export interface AdsStreamHooks {
+  /** The stream's node is known; a rejection ends the stream with that status before its first request is handled. */
+  onConnect?(node: AdsNodeRecord): AdsStreamRejection | undefined;
+  /** A stream whose node was known has ended (also after a rejection by `onConnect`). */
+  onDisconnect?(node: AdsNodeRecord): void;
+  /** A HealthInformation request: healthy without `errorDetail`. */
+  onHealthReport?(node: AdsNodeRecord, errorDetail: { readonly code: number; readonly message: string } | undefined): void;
+}
+
+/** istiod handles these requests apart from xDS: they report the workload's health, and subscribe to nothing. */
+export const HEALTH_INFORMATION_TYPE_URL = 'type.googleapis.com/istio.v1.HealthInformation';
 
 /** Encoders for responses: the server writes the bytes they return. */
 export interface ResponseEncoders {
@@ -173,13 +198,15 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
  * The ADS half of the local control plane: per-type resource store, SotW and Delta streams, and a
  * record of nodes, requests and responses for tests. Resources of a type are served once
  * `setResources` (the same to every stream) or `setResourceGenerator` (per node) has been called for
- * it; requests for other types (such as the agent's health reports) are recorded and left
- * unanswered, as istiod does for types it does not generate.
+ * it; requests for other types are recorded and left unanswered, as istiod does for types it does
+ * not generate. Health reports (HealthInformation) are recorded and handed to `hooks`, which also
+ * hear of each stream's node and end, and may refuse a stream (istiod's WorkloadEntry controller).
  */
 export class AdsServer {
   readonly #log: Logger;
   readonly #encode: ResponseEncoders;
   readonly #onChange: () => void;
+  readonly #hooks: AdsStreamHooks;
   readonly #store = new Map<string, TypeStore>();
   readonly #generators = new Map<string, ResourceGenerator>();
   readonly #streams = new Set<AdsStream>();
@@ -188,10 +215,11 @@ export class AdsServer {
   readonly #responses: AdsResponseRecord[] = [];
   #nextStreamId = 1;
 
-  constructor(deps: { log: Logger; onChange: () => void; encode: ResponseEncoders }) {
+  constructor(deps: { log: Logger; onChange: () => void; encode: ResponseEncoders; hooks?: AdsStreamHooks }) {
     this.#log = deps.log;
     this.#onChange = deps.onChange;
     this.#encode = deps.encode;
+    this.#hooks = deps.hooks ?? {};
   }
 
   get nodes(): readonly AdsNodeRecord[] {
@@ -358,7 +386,37 @@ export class AdsServer {
     this.#streams.delete(stream);
     if (stream.node) stream.node.disconnectedAt = new Date();
     this.#log.debug('ads stream closed', { stream: stream.id, kind: stream.kind, node: stream.node?.id });
+    const node = stream.node;
+    if (node) this.#runHook('onDisconnect', node, () => this.#hooks.onDisconnect?.(node));
     this.#onChange();
+  }
+
+  #runHook<T>(name: string, node: AdsNodeRecord, hook: () => T): T | undefined {
+    try {
+      return hook();
+    } catch (err) {
+      this.#log.error('ads stream hook failed', { hook: name, stream: node.stream, node: node.id, error: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  /**
+   * istiod skips a health report that comes before the stream's first xDS request (the agent can probe
+   * before Envoy has asked for anything): it is recorded here, and goes no further.
+   */
+  #isEarlyHealthReport(stream: AdsStream, typeUrl: string): boolean {
+    if (stream.node || typeUrl !== HEALTH_INFORMATION_TYPE_URL) return false;
+    this.#log.warn('ads health report before the first xDS request: ignored', { stream: stream.id });
+    return true;
+  }
+
+  /** Hands a health report to the hooks; true if the request was one (it then subscribes to nothing). */
+  #handleHealthReport(stream: AdsStream, typeUrl: string, errorDetail: { code: number; message: string } | undefined): boolean {
+    const node = stream.node;
+    if (typeUrl !== HEALTH_INFORMATION_TYPE_URL || !node) return false;
+    this.#log.debug('ads health report', { stream: stream.id, node: node.id, healthy: !errorDetail, error: errorDetail?.message });
+    this.#runHook('onHealthReport', node, () => this.#hooks.onHealthReport?.(node, errorDetail));
+    return true;
   }
 
   /** Records the node from the stream's first request; istiod refuses a stream without one. */
@@ -374,6 +432,7 @@ export class AdsServer {
       id: node.id,
       cluster: node.cluster,
       metadata: fromStruct(node.metadata),
+      locality: node.locality ? { region: node.locality.region, zone: node.locality.zone, sub_zone: node.locality.sub_zone } : undefined,
       peerIdentity: stream.caller.identity ? spiffeUri(stream.caller.identity) : '',
       authMethod: stream.caller.authMethod,
       connectedAt: new Date(),
@@ -382,11 +441,19 @@ export class AdsServer {
     stream.node = record;
     this.#nodes.push(record);
     this.#log.info('ads stream connected', { stream: stream.id, kind: stream.kind, node: node.id, identity: record.peerIdentity });
+    const rejection = this.#runHook('onConnect', record, () => this.#hooks.onConnect?.(record));
+    if (rejection) {
+      this.#log.warn('ads stream refused', { stream: stream.id, node: node.id, code: status[rejection.code], error: rejection.details });
+      stream.fail(rejection.code, rejection.details);
+      return false;
+    }
     return true;
   }
 
   #onSotwRequest(stream: SotwStream, request: DiscoveryRequest): void {
-    if (!stream.isOpen || !this.#acceptNode(stream, request.node)) return;
+    if (!stream.isOpen) return;
+    const isEarlyHealthReport = this.#isEarlyHealthReport(stream, request.type_url);
+    if (!isEarlyHealthReport && !this.#acceptNode(stream, request.node)) return;
     const typeUrl = request.type_url;
     const errorDetail = errorDetailOf(request.error_detail);
     const nonce = request.response_nonce;
@@ -403,6 +470,10 @@ export class AdsServer {
       ...(errorDetail ? { errorDetail } : {}),
       at: new Date(),
     });
+    if (isEarlyHealthReport || this.#handleHealthReport(stream, typeUrl, errorDetail)) {
+      this.#onChange();
+      return;
+    }
     if (errorDetail) {
       this.#log.warn('ads NACK', { stream: stream.id, type: typeUrl, nonce, code: errorDetail.code, error: errorDetail.message });
     } else {
@@ -443,7 +514,9 @@ export class AdsServer {
   }
 
   #onDeltaRequest(stream: DeltaStream, request: DeltaDiscoveryRequest): void {
-    if (!stream.isOpen || !this.#acceptNode(stream, request.node)) return;
+    if (!stream.isOpen) return;
+    const isEarlyHealthReport = this.#isEarlyHealthReport(stream, request.type_url);
+    if (!isEarlyHealthReport && !this.#acceptNode(stream, request.node)) return;
     const typeUrl = request.type_url;
     const errorDetail = errorDetailOf(request.error_detail);
     const nonce = request.response_nonce;
@@ -462,6 +535,10 @@ export class AdsServer {
       ...(errorDetail ? { errorDetail } : {}),
       at: new Date(),
     });
+    if (isEarlyHealthReport || this.#handleHealthReport(stream, typeUrl, errorDetail)) {
+      this.#onChange();
+      return;
+    }
     if (errorDetail) {
       this.#log.warn('ads NACK', { stream: stream.id, type: typeUrl, nonce, code: errorDetail.code, error: errorDetail.message });
       this.#onChange();

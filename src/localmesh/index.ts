@@ -5,7 +5,43 @@ export {
   DEFAULT_CERT_TTL_SECONDS,
 } from './local-control-plane.js';
 export type { LocalControlPlaneOptions, LocalControlPlaneState, IssuedCertificate, CaCallRecord, NameTableAck } from './local-control-plane.js';
-export type { AdsNodeRecord, AdsRequestRecord, AdsResponseRecord, AdsStreamKind, ResourceGenerator, XdsResource } from './ads-server.js';
+export { HEALTH_INFORMATION_TYPE_URL } from './ads-server.js';
+export type {
+  AdsNodeRecord,
+  AdsRequestRecord,
+  AdsResponseRecord,
+  AdsStreamHooks,
+  AdsStreamKind,
+  AdsStreamRejection,
+  ResourceGenerator,
+  XdsResource,
+} from './ads-server.js';
+export {
+  WorkloadEntryRegistry,
+  autoRegisteredEntryName,
+  isWorkloadEntryHealthy,
+  formatRfc3339Nano,
+  WORKLOAD_ENTRY_API_VERSION,
+  DEFAULT_WORKLOAD_ENTRY_GRACE_PERIOD_MS,
+  AUTO_REGISTRATION_GROUP_ANNOTATION,
+  WORKLOAD_CONTROLLER_ANNOTATION,
+  CONNECTED_AT_ANNOTATION,
+  DISCONNECTED_AT_ANNOTATION,
+  HEALTH_CHECKS_ENABLED_ANNOTATION,
+  HEALTHY_CONDITION,
+} from './workload-entry-registry.js';
+export type {
+  EntryNameSource,
+  IstioCondition,
+  OwnerReference,
+  WorkloadEntry,
+  WorkloadEntryEvent,
+  WorkloadEntryEventKind,
+  WorkloadEntryObjectSpec,
+  WorkloadEntryRegistryOptions,
+} from './workload-entry-registry.js';
+export { WorkloadEntryApiServer } from './workload-entry-api-server.js';
+export type { WorkloadEntrySource } from './workload-entry-api-server.js';
 export {
   MeshConfigStore,
   DEFAULT_IPV4_AUTOALLOCATE_PREFIX,

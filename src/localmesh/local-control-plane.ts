@@ -37,6 +37,8 @@ import { NAME_TABLE_TYPE_URL, buildNameTable, nameTableProxyFromNode, type NameT
 import { ResourceSchema } from './resource-schema.js';
 import { StaticCertificateProvider } from './static-certificate-provider.js';
 import { Waiters } from './waiters.js';
+import { WorkloadEntryApiServer } from './workload-entry-api-server.js';
+import { WorkloadEntryRegistry, type WorkloadEntry, type WorkloadEntryEvent } from './workload-entry-registry.js';
 
 export const DEFAULT_SERVER_NAMES: readonly string[] = ['istiod.istio-system.svc', 'istiod.istio-system.svc.cluster.local', 'localhost'];
 /** istiod's default maximum workload certificate TTL (90 days). */
@@ -84,6 +86,22 @@ export interface LocalControlPlaneOptions {
   readonly ipv4AutoallocatePrefix?: string;
   /** istiod's `PILOT_IP_AUTOALLOCATE_IPV6_PREFIX`; default `2001:2::/48`. */
   readonly ipv6AutoallocatePrefix?: string;
+  /** istiod's `PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION`; default true. */
+  readonly workloadEntryAutoRegistration?: boolean;
+  /**
+   * istiod's `PILOT_WORKLOAD_ENTRY_GRACE_PERIOD`: how long an auto-registered WorkloadEntry outlives
+   * the last stream of its proxy. Default 10 000 ms.
+   */
+  readonly workloadEntryGracePeriodMs?: number;
+  /** istiod's `ISTIO_WORKLOAD_ENTRY_VALIDATE_IDENTITY`; default true. */
+  readonly validateWorkloadEntryIdentity?: boolean;
+  /** Written to `istio.io/workloadController`, where istiod writes its pod name; default `localmesh`. */
+  readonly instanceId?: string;
+  /**
+   * Serves the registered WorkloadEntries read-only over HTTP on 127.0.0.1 at this port (0 =
+   * ephemeral), Kubernetes-API style (see `WorkloadEntryApiServer`). Default: not served.
+   */
+  readonly httpPort?: number;
 }
 
 /** A NameTable a node acknowledged: the node, its ACK, and the table it was sent. */
@@ -159,7 +177,12 @@ function silentLogger(): Logger {
  *   resources a test sets, or the listeners, routes, clusters and endpoints istiod would generate
  *   for services named in `setGrpcServices`, or NameTables built per node, as istiod's NDS does,
  *   from ServiceEntries and WorkloadGroups applied as YAML (`applyYaml`, `loadYamlFile`), with
- *   istiod's address auto-allocation (see `MeshConfigStore`).
+ *   istiod's address auto-allocation (see `MeshConfigStore`);
+ * - istiod's WorkloadEntry auto-registration and health: a proxy connecting with node metadata
+ *   `AUTO_REGISTER_GROUP` gets a WorkloadEntry from its WorkloadGroup, whose `Healthy` condition its
+ *   health reports set, and which is deleted when it stays disconnected past the grace period (see
+ *   `WorkloadEntryRegistry`); `workloadEntries` lists them, and with `httpPort` they are served
+ *   read-only, Kubernetes-API style, at `httpAddress`.
  *
  * Its root CA is generated (or taken from `state`) once per instance, so `close()` then `start()`
  * serves the same root on the same port, as a restarted istiod would. Tests steer it with
@@ -188,6 +211,9 @@ export class LocalControlPlane implements Component {
   readonly #caCalls: CaCallRecord[] = [];
   readonly #csrRejections: CsrRejection[] = [];
   readonly #meshConfig: MeshConfigStore;
+  readonly #workloadEntries: WorkloadEntryRegistry;
+  readonly #httpPort: number | undefined;
+  readonly #workloadEntryApi: WorkloadEntryApiServer;
   #materials?: Promise<Materials>;
   #resolved?: Materials;
   #boundPort?: number;
@@ -210,15 +236,44 @@ export class LocalControlPlane implements Component {
     this.#clock = options.clock ?? systemClock;
     this.#isInsecure = options.insecure ?? false;
     this.#resourceSchema = options.resourceSchema;
-    this.#ads = new AdsServer({
-      log: this.#log,
-      onChange: () => this.#waiters.notify(),
-      encode: { sotw: (r) => this.#schema.discoveryResponse.encode(r), delta: (r) => this.#schema.deltaDiscoveryResponse.encode(r) },
-    });
     this.#meshConfig = new MeshConfigStore({
       ...(options.ipv4AutoallocatePrefix !== undefined ? { ipv4Prefix: options.ipv4AutoallocatePrefix } : {}),
       ...(options.ipv6AutoallocatePrefix !== undefined ? { ipv6Prefix: options.ipv6AutoallocatePrefix } : {}),
       onChange: (change) => this.#onMeshConfigChange(change),
+    });
+    const workloadEntries = new WorkloadEntryRegistry({
+      log: this.#log.scope('wle'),
+      clock: this.#clock,
+      workloadGroup: (namespace, name) => this.#meshConfig.workloadGroup(namespace, name),
+      workloadGroups: () => this.#meshConfig.workloadGroups,
+      onChange: () => this.#waiters.notify(),
+      instanceId: options.instanceId ?? 'localmesh',
+      ...(options.workloadEntryGracePeriodMs !== undefined ? { gracePeriodMs: options.workloadEntryGracePeriodMs } : {}),
+      ...(options.validateWorkloadEntryIdentity !== undefined ? { validateIdentity: options.validateWorkloadEntryIdentity } : {}),
+      ...(options.workloadEntryAutoRegistration !== undefined ? { isEnabled: options.workloadEntryAutoRegistration } : {}),
+    });
+    this.#workloadEntries = workloadEntries;
+    this.#ads = new AdsServer({
+      log: this.#log,
+      onChange: () => this.#waiters.notify(),
+      encode: { sotw: (r) => this.#schema.discoveryResponse.encode(r), delta: (r) => this.#schema.deltaDiscoveryResponse.encode(r) },
+      hooks: {
+        onConnect: (node) => workloadEntries.onConnect(node),
+        onDisconnect: (node) => workloadEntries.onDisconnect(node),
+        onHealthReport: (node, errorDetail) => workloadEntries.onHealthReport(node, errorDetail),
+      },
+    });
+    this.#httpPort = options.httpPort;
+    this.#workloadEntryApi = new WorkloadEntryApiServer({
+      log: this.#log,
+      source: {
+        get workloadEntries() {
+          return workloadEntries.entries;
+        },
+        get workloadEntriesVersion() {
+          return workloadEntries.resourceVersion;
+        },
+      },
     });
   }
 
@@ -441,7 +496,43 @@ export class LocalControlPlane implements Component {
   #onMeshConfigChange(change: MeshConfigChange): void {
     // As istiod's NDS generator, WorkloadGroup changes do not touch NameTables.
     if (change.serviceEntries || change.kubernetesServices) this.#ads.regenerate(NAME_TABLE_TYPE_URL);
+    if (change.workloadGroups) this.#workloadEntries.syncWorkloadGroups();
     this.#waiters.notify();
+  }
+
+  // ---- WorkloadEntry auto-registration ----
+
+  /**
+   * The WorkloadEntries registered for proxies that connected with node metadata
+   * `AUTO_REGISTER_GROUP`, in creation order, as istiod's auto-registration writes them (see
+   * `WorkloadEntryRegistry`). Each is a frozen snapshot, replaced on every change.
+   */
+  get workloadEntries(): readonly WorkloadEntry[] {
+    return this.#workloadEntries.entries;
+  }
+
+  workloadEntry(namespace: string, name: string): WorkloadEntry | undefined {
+    return this.#workloadEntries.entry(namespace, name);
+  }
+
+  /** What auto-registration did, in order: registrations, refusals, disconnections, deletions, health updates. */
+  get workloadEntryEvents(): readonly WorkloadEntryEvent[] {
+    return this.#workloadEntries.events;
+  }
+
+  /** Resolves with the first current WorkloadEntry matching `predicate`, once there is one. */
+  waitForWorkloadEntry(predicate: (entry: WorkloadEntry) => boolean = () => true, timeoutMs = DEFAULT_WAIT_MS): Promise<WorkloadEntry> {
+    return this.#waiters.wait(() => this.#workloadEntries.entries.find(predicate), timeoutMs, 'a matching WorkloadEntry');
+  }
+
+  /** Resolves with the earliest auto-registration event matching `predicate`. */
+  waitForWorkloadEntryEvent(predicate: (event: WorkloadEntryEvent) => boolean, timeoutMs = DEFAULT_WAIT_MS): Promise<WorkloadEntryEvent> {
+    return this.#waiters.wait(() => this.#workloadEntries.events.find(predicate), timeoutMs, 'a matching WorkloadEntry event');
+  }
+
+  /** The read-only WorkloadEntry API (`httpPort` option), `http://127.0.0.1:<port>`; throws if not serving. */
+  get httpAddress(): string {
+    return this.#workloadEntryApi.address;
   }
 
   /** Every node that opened an ADS stream, in order (including streams since closed). */
@@ -581,6 +672,15 @@ export class LocalControlPlane implements Component {
     }
     this.#server = server;
     this.#boundPort = boundPort;
+    if (this.#httpPort !== undefined) {
+      try {
+        await this.#workloadEntryApi.listen(this.#httpPort);
+      } catch (err) {
+        await this.#stopServer();
+        throw err;
+      }
+    }
+    this.#workloadEntries.start();
     this.#log.info('local control plane listening', {
       address: `${this.#host}:${boundPort}`,
       trustDomain: this.trustDomain,
@@ -603,6 +703,9 @@ export class LocalControlPlane implements Component {
     const server = this.#server;
     this.#server = undefined;
     this.#ads.dropStreams('local control plane shutting down');
+    // After the drop: entries it disconnected keep their disconnectedAt, and a later start() arms their deletion.
+    this.#workloadEntries.stop();
+    await this.#workloadEntryApi.close();
     if (!server) return;
     await new Promise<void>((resolve) => {
       // tryShutdown's callback fires once listeners and sessions are gone; forceShutdown makes that

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { buildClusters, LocalControlPlane, CLUSTER_TYPE_URL } from '../../src/localmesh/index.js';
 import { ProtoSchema, toStruct } from '../../src/proto/index.js';
@@ -12,6 +13,7 @@ import { scenarioMesh, writeVmFiles } from '../support/vm-files.js';
 import { DELTA_ADS_PATH, rawMethod, SOTW_ADS_PATH } from '../../src/xds/index.js';
 
 const XDS_SOCKET = 'etc/istio/proxy/XDS';
+const SCENARIO_YAML = fileURLToPath(new URL('../fixtures/localmesh/scenario.yaml', import.meta.url));
 const ENVOY_NODE = {
   id: 'sidecar~10.0.0.1~vm.istio-demo~istio-demo.svc.cluster.local',
   cluster: 'nginx.istio-demo',
@@ -62,6 +64,9 @@ describe('xDS proxy (whole agent against the local control plane)', function () 
   beforeEach(async () => {
     cp = new LocalControlPlane();
     await cp.start();
+    // The cluster side of the scenario: the VM's node names WorkloadGroup nginx (AUTO_REGISTER_GROUP),
+    // and, like istiod, the control plane refuses streams whose group does not exist.
+    await cp.loadYamlFile(SCENARIO_YAML);
   });
 
   afterEach(async function () {
