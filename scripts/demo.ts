@@ -5,7 +5,9 @@
  *  2. lays out the files `istioctl x workload entry configure` writes, in a temporary directory that
  *     stands in for the VM's `/` (cluster.env, mesh config, root-cert.pem, istio-token),
  *  3. runs the real agent (`pilot-agent proxy`) there, its Istio-format log on this terminal,
- *  4. plays Envoy's part: asks the agent's SDS socket for `default` and `ROOTCA` and prints what it got.
+ *  4. plays Envoy's part: asks the agent's SDS socket for `default` and `ROOTCA` and prints what it got,
+ *  5. resolves nginx.example.com through the agent's DNS proxy (the scenario's ServiceEntry VIP),
+ *  6. shows the WorkloadEntry the control plane registered for the VM, healthy once the probe passes.
  *
  * It keeps running (certificates rotate every SECRET_TTL/2) until Ctrl-C; `--once` stops after step 4.
  * The local control plane is a development/test stand-in for istiod, not a replacement for it.
@@ -13,13 +15,14 @@
 import { X509Certificate } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { LocalControlPlane } from '../src/localmesh/index.js';
+import { isWorkloadEntryHealthy, LocalControlPlane } from '../src/localmesh/index.js';
 import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
 
@@ -39,7 +42,7 @@ function say(text: string): void {
   process.stderr.write(`\x1b[36m[demo]\x1b[0m ${text}\n`);
 }
 
-const cp = new LocalControlPlane();
+const cp = new LocalControlPlane({ httpPort: 0 });
 await cp.start();
 say(`local control plane (CA + ADS, TLS) listening on ${cp.address}, trust domain ${cp.trustDomain}`);
 // The cluster side of the story: WorkloadGroup nginx and the ServiceEntries, as an operator applies them.
@@ -54,9 +57,22 @@ say(`VM files written under ${vm} (cluster.env, etc/istio/config/mesh, etc/certs
 
 // The DNS proxy on a free loopback port (15053 needs the iptables capture to be reached by `ping`).
 const dnsPort = await freePort();
+// The VM's "nginx", and the scenario's readiness probe pointed at it (the WorkloadGroup probes port 80).
+const nginx = createHttpServer((_req, res) => res.end('hello from the VM\n'));
+await new Promise<void>((resolve) => nginx.listen(0, '127.0.0.1', resolve));
+const nginxPort = (nginx.address() as AddressInfo).port;
+const probe = `readinessProbe:\n  httpGet: {host: 127.0.0.1, port: ${nginxPort}}\n  periodSeconds: 2\n`;
+say(`"nginx" on 127.0.0.1:${nginxPort}; the readiness probe checks it every 2 s`);
 const agent = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts'), 'proxy'], {
   cwd: vm,
-  env: { ...process.env, CA_ADDR: cp.address, SECRET_TTL: ttl, DISABLE_ENVOY: 'true', DNS_PROXY_ADDR: `127.0.0.1:${dnsPort}` },
+  env: {
+    ...process.env,
+    CA_ADDR: cp.address,
+    SECRET_TTL: ttl,
+    DISABLE_ENVOY: 'true',
+    DNS_PROXY_ADDR: `127.0.0.1:${dnsPort}`,
+    PROXY_CONFIG: `serviceCluster: nginx.istio-demo\n${probe}`,
+  },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
@@ -69,6 +85,7 @@ async function finish(code: number): Promise<void> {
     await new Promise((r) => agent.once('exit', r));
   }
   await cp.close();
+  nginx.close();
   rmSync(vm, { recursive: true, force: true });
   process.exit(code);
 }
@@ -89,10 +106,24 @@ const node = { id: `sidecar~127.0.0.1~demo.istio-demo~istio-demo.svc.cluster.loc
 const seen = new Set<string>();
 let resolved = false;
 
-/** With --once: stop when Envoy (played here) has both secrets and DNS has answered. */
+let registered = false;
+
+/** What istiod's auto-registration makes of the VM: WorkloadEntry nginx-<ip>, healthy once the probe passes. */
+async function showWorkloadEntry(): Promise<void> {
+  const entry = await cp.waitForWorkloadEntry((e) => isWorkloadEntryHealthy(e), 60_000);
+  say(
+    `WorkloadEntry ${entry.metadata.namespace}/${entry.metadata.name}: address ${entry.spec.address}, ` +
+      `serviceAccount ${entry.spec.serviceAccount ?? ''}, labels ${JSON.stringify(entry.metadata.labels)}, Healthy=True`,
+  );
+  say(`  (as kubectl would show it: curl '${cp.httpAddress}/apis/networking.istio.io/v1/namespaces/istio-demo/workloadentries?format=yaml')`);
+  registered = true;
+  maybeFinish();
+}
+
+/** With --once: stop when Envoy (played here) has both secrets, DNS has answered and the VM is registered. */
 function maybeFinish(): void {
-  if (!once || !seen.has('default') || !seen.has('ROOTCA') || !resolved) return;
-  say('certificate issued by the local control plane and served over SDS, mesh DNS answered: demo complete');
+  if (!once || !seen.has('default') || !seen.has('ROOTCA') || !resolved || !registered) return;
+  say('certificate served over SDS, mesh DNS answered, WorkloadEntry registered and healthy: demo complete');
   client.close();
   void finish(0);
 }
@@ -139,5 +170,6 @@ setTimeout(() => {
   watch('default');
   watch('ROOTCA');
   void resolveThroughAgent();
+  void showWorkloadEntry().catch((err: unknown) => say(`no healthy WorkloadEntry: ${String(err)}`));
 }, 300);
 if (!once) say(`running; certificates rotate every ${ttl} / 2. Ctrl-C to stop.`);

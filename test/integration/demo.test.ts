@@ -22,6 +22,7 @@ describe('npm run demo', function () {
     assert.match(output, /Envoy received SDS secret "default": serial [0-9A-F]+, URI:spiffe:\/\/cluster\.local\/ns\/istio-demo\/sa\/vm/);
     assert.match(output, /DNS through the agent \(127\.0\.0\.1:\d+\): nginx\.example\.com → 240\.240\.0\.2/);
     assert.match(output, /\tinfo\txdsproxy\tconnected to delta upstream XDS server: localhost:\d+\tid=1/);
+    assert.match(output, /WorkloadEntry istio-demo\/nginx-[0-9a-f.:-]+: address .*serviceAccount vm, labels .*"class":"vm".*Healthy=True/);
     assert.match(output, /demo complete/);
     assert.match(output, /Agent has successfully terminated/);
   });

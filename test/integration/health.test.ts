@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TestGrpcHealthServer, TestTcpServer } from '../../src/health/health-test-support.js';
 import { isWorkloadEntryHealthy, LocalControlPlane, type WorkloadEntry } from '../../src/localmesh/index.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { TempDirs } from '../support/tmp.js';
@@ -48,24 +51,27 @@ describe('auto-registration and health reporting (whole agent against the local 
     await nginx.start();
   });
 
-  afterEach(async () => {
+  let agent: AgentProcess | undefined;
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && agent) console.log(agent.dump());
     for (const task of cleanups.splice(0).reverse()) await task();
     await nginx.stop();
     await cp.close();
     dirs.cleanup();
   });
 
-  async function startAgent(): Promise<AgentProcess> {
+  async function startAgent(handler?: string, instanceIp = '10.0.0.1'): Promise<AgentProcess> {
     const cwd = dirs.make();
     writeVmFiles(cwd, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
     // The scenario's probe (httpGet on port 80) pointed at the test's nginx, probing every second.
-    const probe = `readinessProbe:\n  httpGet: {host: 127.0.0.1, port: ${nginx.port}, path: /}\n  periodSeconds: 1\n  timeoutSeconds: 1\n`;
-    const agent = AgentProcess.start({
+    const probe = `readinessProbe:\n  ${handler ?? `httpGet: {host: 127.0.0.1, port: ${nginx.port}, path: /}`}\n  periodSeconds: 1\n  timeoutSeconds: 1\n`;
+    const started = AgentProcess.start({
       cwd,
-      env: { CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DISABLE_ENVOY: 'true', PROXY_CONFIG: `serviceCluster: nginx.istio-demo\n${probe}` },
+      env: { CA_ADDR: cp.address, INSTANCE_IP: instanceIp, DISABLE_ENVOY: 'true', PROXY_CONFIG: `serviceCluster: nginx.istio-demo\n${probe}` },
     });
-    cleanups.push(() => agent.stop());
-    return agent;
+    cleanups.push(() => started.stop());
+    agent = started;
+    return started;
   }
 
   it('registers WorkloadEntry nginx-<ip> with the scenario labels, and follows nginx going down and coming back', async () => {
@@ -90,6 +96,58 @@ describe('auto-registration and health reporting (whole agent against the local 
     // Only changes are reported: one healthy, one unhealthy, one healthy again, however many rounds ran.
     assert.equal(agent.lines('marking as').length, 3);
   });
+
+  // Each other probe kind, through the whole agent: healthy → unhealthy → healthy as the control plane sees it.
+  interface ProbeKind {
+    name: string;
+    /** grpc has no host field: it probes the VM's own (first) address, here loopback. */
+    instanceIp?: string;
+    setUp: () => Promise<{ handler: string; breakIt: () => Promise<void> | void; fixIt: () => Promise<void> | void }>;
+  }
+  const kinds: ProbeKind[] = [
+    {
+      name: 'tcpSocket',
+      setUp: async () => {
+        const server = await new TestTcpServer().listen();
+        cleanups.push(() => server.stop());
+        return { handler: `tcpSocket: {host: 127.0.0.1, port: ${server.port}}`, breakIt: () => server.stop(), fixIt: async () => void (await server.listen()) };
+      },
+    },
+    {
+      name: 'exec',
+      setUp: async () => {
+        const marker = path.join(dirs.make(), 'healthy');
+        writeFileSync(marker, '');
+        return { handler: `exec: {command: [test, -f, ${marker}]}`, breakIt: () => rmSync(marker), fixIt: () => writeFileSync(marker, '') };
+      },
+    },
+    {
+      name: 'grpc',
+      instanceIp: '127.0.0.1',
+      setUp: async () => {
+        const server = await new TestGrpcHealthServer().listen();
+        cleanups.push(() => server.stop());
+        return {
+          handler: `grpc: {port: ${server.port}}`,
+          breakIt: () => void server.statuses.set('', 'NOT_SERVING'),
+          fixIt: () => void server.statuses.set('', 'SERVING'),
+        };
+      },
+    },
+  ];
+  for (const kind of kinds) {
+    it(`reports the transitions of a ${kind.name} probe to the control plane`, async () => {
+      const { handler, breakIt, fixIt } = await kind.setUp();
+      const ip = kind.instanceIp ?? '10.0.0.1';
+      const name = `nginx-${ip}`;
+      await startAgent(handler, ip);
+      await cp.waitForWorkloadEntry((e) => e.metadata.name === name && condition(e).status === 'True', 20_000);
+      await breakIt();
+      await cp.waitForWorkloadEntry((e) => e.metadata.name === name && condition(e).status === 'False', 10_000);
+      await fixIt();
+      await cp.waitForWorkloadEntry((e) => e.metadata.name === name && condition(e).status === 'True', 10_000);
+    });
+  }
 
   it('re-sends the unhealthy state after istiod restarts, and the new registry recreates the entry unhealthy', async () => {
     const agent = await startAgent();
