@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { Agent } from './agent.js';
-import { normalizeBooleanFlags, proxyCommand, type ProxyCommandLine } from './cli/index.js';
+import { DEFAULT_WAIT_OPTIONS, debugRequest, normalizeBooleanFlags, proxyCommand, waitForEnvoy, type ProxyCommandLine } from './cli/index.js';
 import { ConfigErrors, loadAgentConfig } from './config/index.js';
 import { errorMessage } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
@@ -105,6 +105,46 @@ export async function main(argv: readonly string[]): Promise<number> {
       pending = runProxy(line);
     }),
   );
+  program
+    .command('wait')
+    .description('Waits until the Envoy proxy is ready')
+    .allowUnknownOption(true)
+    .option('--timeoutSeconds <n>', 'maximum number of seconds to wait for Envoy to be ready', String(DEFAULT_WAIT_OPTIONS.timeoutSeconds))
+    .option('--requestTimeoutMillis <n>', 'number of milliseconds to wait for response', String(DEFAULT_WAIT_OPTIONS.requestTimeoutMillis))
+    .option('--periodMillis <n>', 'number of milliseconds to wait between attempts', String(DEFAULT_WAIT_OPTIONS.periodMillis))
+    .option('--url <url>', 'URL to use in requests', DEFAULT_WAIT_OPTIONS.url)
+    .action((raw: Record<string, string>) => {
+      pending = (async () => {
+        const log = new LogRoot();
+        const result = await waitForEnvoy(
+          {
+            timeoutSeconds: Number(raw['timeoutSeconds']),
+            requestTimeoutMillis: Number(raw['requestTimeoutMillis']),
+            periodMillis: Number(raw['periodMillis']),
+            url: raw['url'] ?? DEFAULT_WAIT_OPTIONS.url,
+          },
+          log.scope('default'),
+        );
+        await log.close();
+        if (result.error) process.stderr.write(`Error: ${result.error}\n`);
+        return result.code;
+      })();
+    });
+  program
+    .command('request')
+    .description('Makes an HTTP request to the Envoy admin API')
+    .argument('<method>')
+    .argument('<path>')
+    .argument('[body]')
+    .allowUnknownOption(true)
+    .option('--debug-port <port>', 'Set the port to make a local request to', '15000')
+    .action((method: string, requestPath: string, body: string | undefined, raw: Record<string, string>) => {
+      pending = debugRequest(method, requestPath, body, Number(raw['debugPort'])).then((result) => {
+        if (result.body !== undefined) process.stdout.write(result.body);
+        if (result.error) process.stderr.write(`Error: ${result.error}\n`);
+        return result.code;
+      });
+    });
   program
     .command('version')
     .description('Prints out build version information')
