@@ -1,0 +1,3 @@
+export { EnvoyAgent, describeExit } from './envoy-agent.js';
+export type { EnvoyAgentDeps } from './envoy-agent.js';
+export { envoyArgs, logLevelArgs } from './envoy-args.js';
