@@ -51,7 +51,7 @@ export async function benchIdentity(work: string): Promise<void> {
     const vm = mkdtempSync(path.join(work, 'vm-'));
     writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
     const started = performance.now();
-    const agent = spawn(process.execPath, [...command, 'proxy'], { cwd: vm, env: { PATH: process.env['PATH'] ?? '', CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DNS_PROXY_ADDR: '127.0.0.1:0', ISTIO_RESOLV_CONF: '/dev/null' }, stdio: 'ignore' });
+    const agent = spawn(process.execPath, [...command, 'proxy'], { cwd: vm, env: { PATH: process.env['PATH'] ?? '', CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DNS_PROXY_ADDR: '127.0.0.1:0', ISTIO_RESOLV_CONF: '/dev/null', DISABLE_ENVOY: 'true' }, stdio: 'ignore' });
     const socket = path.join(vm, 'var/run/secrets/workload-spiffe-uds/socket');
     // Connect only once the socket exists: a failed connect would put grpc-js into its 1 s reconnect backoff.
     while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 2));

@@ -60,7 +60,7 @@ export async function benchXds(work: string): Promise<void> {
   writeVmFiles(xdsVm, { mesh: scenarioMesh(remote.address), rootCertPem: remote.rootCertPem, token: remote.token });
   const xdsAgent = spawn(...pin(1, [process.execPath, path.join(root, 'dist/pilot-agent.js'), 'proxy']), {
     cwd: xdsVm,
-    env: { PATH: process.env['PATH'] ?? '', CA_ADDR: remote.address, INSTANCE_IP: '10.0.0.1', DNS_PROXY_ADDR: '127.0.0.1:0', ISTIO_RESOLV_CONF: '/dev/null' },
+    env: { PATH: process.env['PATH'] ?? '', CA_ADDR: remote.address, INSTANCE_IP: '10.0.0.1', DNS_PROXY_ADDR: '127.0.0.1:0', ISTIO_RESOLV_CONF: '/dev/null', DISABLE_ENVOY: 'true' },
     stdio: 'ignore',
   });
   const xdsSocket = path.join(xdsVm, 'etc/istio/proxy/XDS');

@@ -1,8 +1,10 @@
 import { IstioCaClient } from './ca/index.js';
-import { DnsServer } from './dns/index.js';
+import { DNS_NOT_READY_MESSAGE, DnsServer } from './dns/index.js';
+import { EnvoyAgent, envoyArgs, generateBootstrap, removeBootstrap, writeBootstrap } from './envoy/index.js';
 import { WorkloadHealthChecker } from './health/index.js';
 import { systemClock, type Clock } from './clock.js';
-import type { AgentConfig } from './config/index.js';
+import path from 'node:path';
+import { parseProtoDuration, type AgentConfig } from './config/index.js';
 import { closeAll, startAll, type Component } from './lifecycle.js';
 import type { LogRoot } from './log/index.js';
 import { AgentMetrics } from './metrics/index.js';
@@ -10,10 +12,15 @@ import { ProtoSchema } from './proto/index.js';
 import { SdsServer } from './sds/index.js';
 import { IstiodDialer } from './net/index.js';
 import { SecretCache } from './secrets/index.js';
+import { conditionCheck, filesExistCheck, StatusServer, type ReadinessCheck } from './status/index.js';
 import { GrpcBootstrapFile, NAME_TABLE_TYPE_URL, XdsProxy, buildGrpcBootstrap, buildNode, grpcBootstrapPath, toProtoNode } from './xds/index.js';
 
 export interface AgentDeps {
   log: LogRoot;
+  /** Envoy exited on its own: pilot-agent then exits 0 and systemd restarts it. */
+  onEnvoyExit?: () => void;
+  /** POST /quitquitquit on the status port: exit without draining. */
+  onQuit?: () => void;
   /** Running as uid 0 (decides the DNS proxy's `:53` rules). */
   isRoot?: boolean;
   clock?: Clock;
@@ -32,7 +39,10 @@ export class Agent implements Component {
   readonly secrets: SecretCache;
   readonly xds: XdsProxy;
   readonly dns?: DnsServer;
+  readonly envoy?: EnvoyAgent;
+  readonly status?: StatusServer;
   readonly #components: Component[];
+  #isTerminating = false;
   #closed?: Promise<void>;
 
   constructor(config: AgentConfig, deps: AgentDeps) {
@@ -144,6 +154,45 @@ export class Agent implements Component {
     if (bootstrapFile) {
       components.push(new GrpcBootstrapFile({ file: bootstrapFile, bootstrap: buildGrpcBootstrap(config, node), log: defaultLog }));
     }
+    const pc = config.proxyConfig;
+    if (!config.disableEnvoy) {
+      // Throws ConfigErrors for what cannot become a bootstrap (an unsupported template, a bad tracer).
+      const bootstrap = generateBootstrap(config, node);
+      for (const warning of bootstrap.warnings) defaultLog.warn(warning);
+      const envoy = new EnvoyAgent({
+        binaryPath: pc.binaryPath,
+        args: envoyArgs(config, bootstrap.path),
+        prepare: async () => void (await writeBootstrap(config, node)),
+        removeBootstrap: () => removeBootstrap(bootstrap),
+        adminPort: pc.proxyAdminPort,
+        terminationDrainMs: parseDurationMs(pc.terminationDrainDuration, 5000),
+        exitOnZeroActiveConnections: config.envoy.exitOnZeroActiveConnections,
+        minimumDrainMs: config.envoy.minimumDrainMs,
+        clock,
+        log: defaultLog,
+        onExit: () => deps.onEnvoyExit?.(),
+      });
+      this.envoy = envoy;
+      // Envoy last: it does not wait for certificates (pilot-agent starts it without waiting either).
+      components.push(envoy);
+    }
+    if (pc.statusPort > 0) {
+      this.status = new StatusServer({
+        port: pc.statusPort,
+        log: defaultLog,
+        metrics: this.metrics,
+        envoy: config.disableEnvoy
+          ? undefined
+          : { adminPort: pc.proxyAdminPort, prometheusPort: config.envoy.prometheusPort, host: identity.ipMode === 'ipv6' ? '::1' : '127.0.0.1' },
+        readinessChecks: () => this.#readinessChecks(bootstrapFile),
+        debugNameTable: this.dns ? () => this.dns?.debugNameTable() : undefined,
+        onQuit: () => deps.onQuit?.(),
+        onDrain: () => void this.envoy?.drain(),
+        isTerminating: () => this.#isTerminating,
+      });
+      // Istio opens the status port before anything else.
+      components.unshift(this.status);
+    }
     this.#components = components;
   }
 
@@ -156,7 +205,38 @@ export class Agent implements Component {
     await startAll(this.#components, signal);
   }
 
+  /**
+   * The graceful part of a SIGTERM (SPEC §8.3): readiness starts failing, then Envoy drains its inbound
+   * listeners for the termination period. close() comes after.
+   */
+  async drain(): Promise<void> {
+    this.#isTerminating = true;
+    await this.envoy?.drain();
+  }
+
+  /** SPEC §9.2 checks 3–4 (Envoy's own are the status server's); without Envoy: certificate, xDS, DNS. */
+  #readinessChecks(grpcBootstrapFile: string | undefined): ReadinessCheck[] {
+    const checks: ReadinessCheck[] = [];
+    const { config } = this;
+    const out = config.secrets.outputCertsDir;
+    if (grpcBootstrapFile && out !== '') {
+      // The gRPC bootstrap's file_watcher certificates: on a VM, readiness waits for /etc/certs/*.pem.
+      checks.push(filesExistCheck('grpc-bootstrap', () => ['cert-chain.pem', 'key.pem', 'root-cert.pem'].map((f) => path.join(out, f))));
+    }
+    if (config.disableEnvoy) {
+      checks.push(conditionCheck('certificate', () => this.secrets.current !== undefined, 'workload certificate not yet issued'));
+      checks.push(conditionCheck('xds', () => this.xds.isUpstreamConnected, 'not connected to the XDS server'));
+    }
+    const dns = this.dns;
+    if (dns) checks.push(conditionCheck('dns', () => dns.hasTable, DNS_NOT_READY_MESSAGE));
+    return checks;
+  }
+
   close(): Promise<void> {
     return (this.#closed ??= closeAll(this.#components).then(() => undefined));
   }
+}
+
+function parseDurationMs(text: string, fallback: number): number {
+  return parseProtoDuration(text) ?? fallback;
 }

@@ -38,6 +38,14 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
   for (const [name, value] of line.printable) defaultLog.info(`FLAG: --${name}="${value}"`);
   defaultLog.info(`Version ${AGENT_VERSION} (istio-vm-agent, pilot-agent ${ISTIO_COMPAT_VERSION} compatible)`);
 
+  // Why the agent stops: a signal drains Envoy first; Envoy exiting or /quitquitquit do not.
+  const shutdown = new AbortController();
+  let shouldDrain = false;
+  const stop = (reason: string, drain: boolean) => {
+    if (shutdown.signal.aborted) return;
+    shouldDrain = drain;
+    shutdown.abort(new Error(reason));
+  };
   let agent: Agent;
   try {
     const config = loadAgentConfig({
@@ -51,7 +59,12 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     });
     for (const notice of config.notices) defaultLog.info(notice);
     for (const warning of config.warnings) defaultLog.warn(warning);
-    agent = new Agent(config, { log, isRoot: process.getuid?.() === 0 });
+    agent = new Agent(config, {
+      log,
+      isRoot: process.getuid?.() === 0,
+      onEnvoyExit: () => stop('envoy exited', false),
+      onQuit: () => stop('quitquitquit', false),
+    });
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
     for (const e of err.errors) process.stderr.write(`Error: ${redact(e.message)}\n`);
@@ -59,10 +72,9 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     await log.close();
     return EXIT_CONFIG_ERROR;
   }
-  const shutdown = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     defaultLog.info(`Received ${signal}, shutting down`);
-    shutdown.abort(new Error(`received signal: ${signal}`));
+    stop(`received signal: ${signal}`, true);
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
@@ -88,6 +100,7 @@ async function runProxy(line: ProxyCommandLine): Promise<number> {
     process.exit(EXIT_FAILURE);
   }, SHUTDOWN_GRACE_MS);
   forced.unref();
+  if (shouldDrain) await agent.drain();
   await agent.close();
   defaultLog.info('Agent has successfully terminated');
   await log.close();

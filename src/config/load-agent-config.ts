@@ -83,7 +83,6 @@ const TYPED_META_BOOLS = [
  * startup with its file and line instead of being silently defaulted later.
  */
 const OTHER_BOOLS: readonly [string, boolean][] = [
-  ['EXIT_ON_ZERO_ACTIVE_CONNECTIONS', false],
   ['ENVOY_SKIP_DEPRECATED_LOGS', true],
   ['ISTIO_ENVOY_ENABLE_CORE_DUMP', false],
   ['ISTIO_DUAL_STACK', false],
@@ -94,7 +93,6 @@ const OTHER_BOOLS: readonly [string, boolean][] = [
   ['PEER_METADATA_DISCOVERY', false],
 ];
 const OTHER_DURATIONS: readonly [string, number][] = [
-  ['MINIMUM_DRAIN_DURATION', 5000],
   ['GRPC_KEEPALIVE_INTERVAL', 30_000],
   ['GRPC_KEEPALIVE_TIMEOUT', 10_000],
   ['FILE_DEBOUNCE_DURATION', 100],
@@ -140,8 +138,12 @@ export function loadAgentConfig(input: LoadAgentConfigInput): AgentConfig {
   }
   for (const [key, fallback] of OTHER_BOOLS) read.bool(key, fallback);
   for (const [key, fallback] of OTHER_DURATIONS) read.durationMs(key, fallback, { min: 0 });
-  read.port('ENVOY_STATUS_PORT', 15021);
-  read.port('ENVOY_PROMETHEUS_PORT', 15090);
+  const envoy = {
+    statusPort: read.port('ENVOY_STATUS_PORT', 15021),
+    prometheusPort: read.port('ENVOY_PROMETHEUS_PORT', 15090),
+    exitOnZeroActiveConnections: read.bool('EXIT_ON_ZERO_ACTIVE_CONNECTIONS', false),
+    minimumDrainMs: read.durationMs('MINIMUM_DRAIN_DURATION', 5000, { min: 0 }),
+  };
   read.port('ENVOY_SECURE_METRICS_PORT', 0, { allowZero: true });
   read.port('ENVOY_SECURE_MERGED_METRICS_PORT', 0, { allowZero: true });
   read.int('WASM_HTTP_REQUEST_MAX_RETRIES', 5, { min: 0 });
@@ -175,6 +177,7 @@ export function loadAgentConfig(input: LoadAgentConfigInput): AgentConfig {
     secrets,
     dns,
     disableEnvoy: read.bool('DISABLE_ENVOY', false),
+    envoy,
     rewriteProbeLegacyLocalhost: read.bool('REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION', false),
     grpcKeepalive: {
       intervalMs: read.durationMs('GRPC_KEEPALIVE_INTERVAL', 30_000, { min: 0 }),

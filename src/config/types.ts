@@ -168,6 +168,8 @@ export interface AgentConfig {
   dns: DnsConfig;
   /** DISABLE_ENVOY */
   disableEnvoy: boolean;
+  /** Envoy's ports and drain behaviour (ENVOY_STATUS_PORT, ENVOY_PROMETHEUS_PORT, EXIT_ON_ZERO_ACTIVE_CONNECTIONS, MINIMUM_DRAIN_DURATION). */
+  envoy: { statusPort: number; prometheusPort: number; exitOnZeroActiveConnections: boolean; minimumDrainMs: number };
   /** REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: readiness probes without a host go to localhost. */
   rewriteProbeLegacyLocalhost: boolean;
   /** GRPC_KEEPALIVE_INTERVAL / GRPC_KEEPALIVE_TIMEOUT for every connection to istiod. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { writeFakeEnvoyBinary } from '../../test/fakes/fake-envoy-binary.js';
@@ -47,7 +48,7 @@ describe('EnvoyAgent', function () {
     const envoy = new EnvoyAgent({
       binaryPath: writeFakeEnvoyBinary(dir),
       args: ['-c', bootstrapPath, '--drain-time-s', '45'],
-      bootstrapPath,
+      removeBootstrap: () => rm(bootstrapPath, { force: true }),
       adminPort,
       terminationDrainMs: options.terminationDrainMs ?? 300,
       exitOnZeroActiveConnections: false,

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Component } from '../lifecycle.js';
@@ -8,8 +7,10 @@ import { formatDuration, type Logger } from '../log/index.js';
 export interface EnvoyAgentDeps {
   binaryPath: string;
   args: readonly string[];
-  /** envoy-rev.json: deleted when Envoy exits, as pilot-agent does. */
-  bootstrapPath: string;
+  /** Writes the bootstrap just before Envoy starts. */
+  prepare?: () => Promise<void>;
+  /** Deletes envoy-rev.json once Envoy has exited, as pilot-agent does (a customConfigFile is kept). */
+  removeBootstrap: () => Promise<void>;
   adminPort: number;
   /** terminationDrainDuration */
   terminationDrainMs: number;
@@ -33,7 +34,7 @@ export class EnvoyAgent implements Component {
   readonly name = 'envoy';
   readonly #deps: EnvoyAgentDeps;
   #child?: ChildProcess;
-  #exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null; error: string | undefined }>;
   #isStopping = false;
   #closed?: Promise<void>;
 
@@ -47,16 +48,20 @@ export class EnvoyAgent implements Component {
 
   async start(_signal: AbortSignal): Promise<void> {
     const { binaryPath, args, log } = this.#deps;
+    await this.#deps.prepare?.();
     log.info(`Envoy command: [${args.join(' ')}]`);
     const child = spawn(binaryPath, [...args], { stdio: ['ignore', 'inherit', 'inherit'] });
     this.#child = child;
-    this.#exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    child.once('error', (err) => log.error(`failed to start Envoy ${binaryPath}: ${err.message}`));
-    void this.#exited.then(async ({ code, signal }) => {
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal, error: undefined }));
+      // A binary that cannot be started never fires 'exit': for pilot-agent it is Envoy exiting with an error.
+      child.once('error', (err) => resolve({ code: null, signal: null, error: `fork/exec ${binaryPath}: ${err.message}` }));
+    });
+    void this.#exited.then(async ({ code, signal, error }) => {
       if (this.#isStopping) return;
       if (code === 0) log.info('Envoy exited normally');
-      else log.error(`Envoy exited with error: ${describeExit(code, signal)}`);
-      await rm(this.#deps.bootstrapPath, { force: true });
+      else log.error(`Envoy exited with error: ${error ?? describeExit(code, signal)}`);
+      await this.#deps.removeBootstrap();
       this.#deps.onExit();
     });
   }
@@ -113,7 +118,7 @@ export class EnvoyAgent implements Component {
     await this.#exited;
     this.#deps.log.info('Envoy aborted normally');
     this.#deps.log.info('Aborted proxy instance');
-    await rm(this.#deps.bootstrapPath, { force: true });
+    await this.#deps.removeBootstrap();
   }
 
   /** Sum of `listener.*.downstream_cx_active` except the agent's own, admin and worker listeners. */

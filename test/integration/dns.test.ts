@@ -9,7 +9,7 @@ import { LISTENER_TYPE_URL, rawMethod, SOTW_ADS_PATH } from '../../src/xds/index
 import { AgentProcess } from '../support/agent-process.js';
 import { TestStream } from '../support/stream-client.js';
 import { TempDirs } from '../support/tmp.js';
-import { scenarioMesh, writeVmFiles } from '../support/vm-files.js';
+import { fakeEnvoyMeshOptions, scenarioMesh, writeVmFiles } from '../support/vm-files.js';
 
 const SCENARIO_YAML = fileURLToPath(new URL('../fixtures/localmesh/scenario.yaml', import.meta.url));
 
@@ -57,7 +57,9 @@ describe('DNS proxy (whole agent against the local control plane)', function () 
 
   async function startAgent(env: Record<string, string> = {}) {
     const cwd = dirs.make();
-    writeVmFiles(cwd, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+    const withEnvoy = env['DISABLE_ENVOY'] === 'false';
+    const mesh = scenarioMesh(cp.address, withEnvoy ? await fakeEnvoyMeshOptions(cwd) : {});
+    writeVmFiles(cwd, { mesh, rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
     const agent = AgentProcess.start({ cwd, env: { CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', ...env } });
     cleanups.push(() => agent.stop());
     return { cwd, agent, port: await agent.dnsPort() };
@@ -83,7 +85,7 @@ describe('DNS proxy (whole agent against the local control plane)', function () 
   });
 
   it('answers SERVFAIL before the first table, and asks for the table only after Envoy\'s first LDS request', async () => {
-    const { cwd, port } = await startAgent();
+    const { cwd, port } = await startAgent({ DISABLE_ENVOY: 'false' });
     assert.equal(dig(port, 'nginx.example.com').status, 'SERVFAIL');
     // Envoy connects and asks for listeners: only then does the agent request the NameTable.
     const client = new grpc.Client(`unix://${path.join(cwd, 'etc/istio/proxy/XDS')}`, grpc.credentials.createInsecure());

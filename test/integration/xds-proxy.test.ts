@@ -9,7 +9,7 @@ import { AgentProcess } from '../support/agent-process.js';
 import { startEchoBackend, startXdsClient } from '../support/proxyless.js';
 import { TestStream } from '../support/stream-client.js';
 import { TempDirs } from '../support/tmp.js';
-import { scenarioMesh, writeVmFiles } from '../support/vm-files.js';
+import { fakeEnvoyMeshOptions, scenarioMesh, writeVmFiles } from '../support/vm-files.js';
 import { DELTA_ADS_PATH, rawMethod, SOTW_ADS_PATH } from '../../src/xds/index.js';
 
 const XDS_SOCKET = 'etc/istio/proxy/XDS';
@@ -35,8 +35,11 @@ describe('xDS proxy (whole agent against the local control plane)', function () 
   async function startAgent(env: Record<string, string> = {}) {
     cwd = dirs.make();
     const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
-    writeVmFiles(cwd, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token });
-    agent = AgentProcess.start({ cwd, env: { CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', ...env } });
+    // Envoy's part is played by the test's clients on the socket; the fake Envoy only stands in for the
+    // process, so the agent runs as it does beside Envoy (no xDS stream of its own).
+    const mesh = scenarioMesh(cp.address, await fakeEnvoyMeshOptions(cwd));
+    writeVmFiles(cwd, { mesh, rootCertPem: cp.rootCertPem, token });
+    agent = AgentProcess.start({ cwd, env: { CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DISABLE_ENVOY: 'false', ...env } });
     cleanups.push(() => agent.stop());
     await agent.waitForLog('Initializing with upstream address');
     await agent.waitForLog('gRPC bootstrap written to');

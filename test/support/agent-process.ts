@@ -37,6 +37,8 @@ export class AgentProcess {
       // The scenario's cluster.env turns DNS capture on: use a free loopback port and the VM's own
       // resolv.conf (written by writeVmFiles), never 15053 or the machine's resolver.
       DNS_PROXY_ADDR: '127.0.0.1:0',
+      // No Envoy on these machines: tests that need one run the fake Envoy (DISABLE_ENVOY=false + binaryPath).
+      DISABLE_ENVOY: 'true',
       ISTIO_RESOLV_CONF: path.join(options.cwd, 'etc/resolv.conf'),
       ...options.env,
     };

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 
 export interface VmFilesOptions {
@@ -43,7 +44,21 @@ export function scenarioClusterEnv(overrides: Record<string, string> = {}): stri
     .concat('\n');
 }
 
-export function scenarioMesh(discoveryAddress: string): string {
+export interface MeshOptions {
+  /** The status server's port; tests default to 0 (none), so they never contend for 15020. */
+  statusPort?: number;
+  /** Envoy: the binary (a fake, in tests) and its admin port. */
+  binaryPath?: string;
+  proxyAdminPort?: number;
+}
+
+/** The mesh config istioctl writes for the scenario's VM, plus test-only settings (see MeshOptions). */
+export function scenarioMesh(discoveryAddress: string, options: MeshOptions = {}): string {
+  const extra = [
+    `  statusPort: ${options.statusPort ?? 0}`,
+    ...(options.binaryPath ? [`  binaryPath: ${options.binaryPath}`] : []),
+    ...(options.proxyAdminPort ? [`  proxyAdminPort: ${options.proxyAdminPort}`] : []),
+  ];
   return [
     'defaultConfig:',
     `  discoveryAddress: ${discoveryAddress}`,
@@ -64,6 +79,7 @@ export function scenarioMesh(discoveryAddress: string): string {
     '      path: /',
     '      port: 80',
     '    periodSeconds: 5',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -81,4 +97,14 @@ export function writeVmFiles(cwd: string, options: VmFilesOptions): void {
   if (options.token !== undefined) put('var/run/secrets/tokens/istio-token', options.token);
   // The DNS proxy's upstreams and search domain: never the machine's own resolver in tests.
   put('etc/resolv.conf', options.resolvConf ?? 'nameserver 127.0.0.1\nsearch vm.example.org\n');
+}
+
+/** Mesh options that run the fake Envoy (test/fakes/fake-envoy.ts) on a free admin port. */
+export async function fakeEnvoyMeshOptions(dir: string): Promise<MeshOptions> {
+  const { writeFakeEnvoyBinary } = await import('../fakes/fake-envoy-binary.js');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return { binaryPath: writeFakeEnvoyBinary(dir), proxyAdminPort: typeof address === 'object' && address ? address.port : 0 };
 }

@@ -46,7 +46,7 @@ describe('gRPC bootstrap', () => {
     { name: 'nil-proxy-metadata', make: () => trees.make('nil-proxy-metadata'), interfaces: ['192.168.56.12'] },
     {
       name: 'scenario',
-      make: () => trees.make(undefined, { [CLUSTER_ENV]: scenarioClusterEnv(), [MESH]: scenarioMesh('istiod.istio-system.svc:15012') }),
+      make: () => trees.make(undefined, { [CLUSTER_ENV]: scenarioClusterEnv(), [MESH]: scenarioMesh('istiod.istio-system.svc:15012', { statusPort: 15020 }) }),
       interfaces: ['192.168.56.11'],
     },
   ];
@@ -109,7 +109,7 @@ describe('gRPC bootstrap', () => {
 
   it('carries the node locality', () => {
     const labels = '\'{"app":"nginx","topology.istio.io/locality":"us-east1/us-east1-b"}\'';
-    const cwd = trees.make(undefined, { [CLUSTER_ENV]: scenarioClusterEnv({ ISTIO_METAJSON_LABELS: labels }), [MESH]: scenarioMesh('istiod.istio-system.svc:15012') });
+    const cwd = trees.make(undefined, { [CLUSTER_ENV]: scenarioClusterEnv({ ISTIO_METAJSON_LABELS: labels }), [MESH]: scenarioMesh('istiod.istio-system.svc:15012', { statusPort: 15020 }) });
     const config = load(cwd);
     assert.deepEqual(buildGrpcBootstrap(config, buildNode(config)).node.locality, { region: 'us-east1', zone: 'us-east1-b' });
   });

@@ -53,7 +53,7 @@ describe('buildNode', () => {
   function scenario(overrides: Record<string, string> = {}, env: Record<string, string> = {}): AgentConfig {
     return load(
       undefined,
-      { [CLUSTER_ENV]: scenarioClusterEnv({ ISTIO_SVC_IP: "'192.168.56.11'", ...overrides }), [MESH]: scenarioMesh('istiod.istio-system.svc:15012') },
+      { [CLUSTER_ENV]: scenarioClusterEnv({ ISTIO_SVC_IP: "'192.168.56.11'", ...overrides }), [MESH]: scenarioMesh('istiod.istio-system.svc:15012', { statusPort: 15020 }) },
       env,
     );
   }
