@@ -38,12 +38,29 @@ function state(): FakeState {
   }
 }
 
+interface SocketAddress {
+  address?: { socket_address?: { port_value?: number } };
+}
+
+function readBootstrap(): { admin?: SocketAddress; static_resources?: { listeners?: SocketAddress[] } } {
+  try {
+    return JSON.parse(readFileSync(args[args.indexOf('-c') + 1] ?? '', 'utf8')) as ReturnType<typeof readBootstrap>;
+  } catch {
+    return {};
+  }
+}
+
 function adminPort(): number {
   const override = process.env['FAKE_ENVOY_ADMIN_PORT'];
   if (override) return Number(override);
-  const bootstrap = args[args.indexOf('-c') + 1];
-  const parsed = JSON.parse(readFileSync(bootstrap ?? '', 'utf8')) as { admin?: { address?: { socket_address?: { port_value?: number } } } };
-  return parsed.admin?.address?.socket_address?.port_value ?? 15000;
+  return readBootstrap().admin?.address?.socket_address?.port_value ?? 15000;
+}
+
+/** Ports of the bootstrap's listeners that route /stats/prometheus (Envoy's 15090), served like the admin API. */
+function prometheusPorts(): number[] {
+  return (readBootstrap().static_resources?.listeners ?? [])
+    .filter((listener) => JSON.stringify(listener).includes('/stats/prometheus'))
+    .flatMap((listener) => listener.address?.socket_address?.port_value ?? []);
 }
 
 const server = createServer((req, res) => {
@@ -82,10 +99,16 @@ const server = createServer((req, res) => {
   }
 });
 server.listen(adminPort(), '127.0.0.1');
+const extra = prometheusPorts().map((port) => {
+  const listener = createServer((req, res) => server.emit('request', req, res));
+  listener.listen(port, '127.0.0.1');
+  return listener;
+});
 
 const stop = (signal: string) => {
   record({ event: 'signal', signal });
   server.close();
+  for (const listener of extra) listener.close();
   process.exit(0);
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
