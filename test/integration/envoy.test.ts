@@ -151,6 +151,23 @@ describe('Envoy lifecycle and the status server (whole agent with a fake Envoy)'
     }
   });
 
+  it('without Envoy, is ready once it has a certificate, an xDS connection and the DNS table', async () => {
+    const cwd = dirs.make();
+    const statusPort = await freePort();
+    writeVmFiles(cwd, { mesh: scenarioMesh(cp.address, { statusPort }), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
+    const agent = AgentProcess.start({ cwd, env: { CA_ADDR: cp.address, INSTANCE_IP: '10.0.0.1', DISABLE_ENVOY: 'true' } });
+    cleanups.push(() => agent.stop());
+    await agent.waitForLog(`Opening status port ${statusPort}`);
+    const readyAt = await eventually(() => ready(statusPort), (r) => r.status === 200);
+    assert.equal(readyAt.body, '');
+    await agent.waitForLog('generated new workload certificate');
+    await agent.waitForLog('connected to delta upstream XDS server');
+    await cp.close(); // istiod goes away: the xDS connection is gone, and readiness says so
+    const gone = await eventually(() => ready(statusPort), (r) => r.status === 503);
+    assert.equal(gone.body, 'not connected to the XDS server');
+    await cp.start();
+  });
+
   it('exits 0 when Envoy exits on its own, logging why', async () => {
     const { agent } = await startAgent({ FAKE_ENVOY_EXIT_AFTER_MS: '1500', FAKE_ENVOY_EXIT_CODE: '1' });
     const code = await agent.exited;
