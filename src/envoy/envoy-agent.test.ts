@@ -36,7 +36,7 @@ describe('EnvoyAgent', function () {
     dirs.cleanup();
   });
 
-  async function setup(env: Record<string, string> = {}, options: { terminationDrainMs?: number } = {}) {
+  async function setup(env: Record<string, string> = {}, options: { terminationDrainMs?: number; exitOnZero?: boolean } = {}) {
     const dir = dirs.make();
     const recordFile = path.join(dir, 'record.jsonl');
     const adminPort = await freePort();
@@ -51,7 +51,7 @@ describe('EnvoyAgent', function () {
       removeBootstrap: () => rm(bootstrapPath, { force: true }),
       adminPort,
       terminationDrainMs: options.terminationDrainMs ?? 300,
-      exitOnZeroActiveConnections: false,
+      exitOnZeroActiveConnections: options.exitOnZero ?? false,
       minimumDrainMs: 100,
       clock: systemClock,
       log: capture.root.scope('default'),
@@ -107,6 +107,27 @@ describe('EnvoyAgent', function () {
     assert.equal(existsSync(bootstrapPath), false, 'the bootstrap is deleted');
     assert.equal(exits(), 0, 'a stop the agent asked for is not an Envoy exit');
     assert.ok(recorded().length > 0);
+  });
+
+  it('with EXIT_ON_ZERO_ACTIVE_CONNECTIONS, waits until the inbound connections are gone', async () => {
+    const dir = dirs.make();
+    const state = path.join(dir, 'state.json');
+    writeFileSync(state, JSON.stringify({ active: 2 }));
+    const { envoy, capture, adminPort } = await setup({ FAKE_ENVOY_STATE: state }, { exitOnZero: true });
+    await envoy.start(new AbortController().signal);
+    for (let i = 0; i < 100; i++) {
+      try {
+        await fetch(`http://127.0.0.1:${adminPort}/ready`);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const draining = envoy.drain();
+    await capture.waitFor('There are still 2 active connections');
+    writeFileSync(state, JSON.stringify({ active: 0 }));
+    await draining;
+    await capture.waitFor('There are no more active connections. terminating proxy...');
   });
 
   it('reports Envoy crashing on its own and deletes the bootstrap', async () => {
