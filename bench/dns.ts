@@ -5,7 +5,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { LocalControlPlane } from '../src/localmesh/index.js';
@@ -13,6 +12,7 @@ import { ProtoSchema, type NameTable } from '../src/proto/index.js';
 import { NAME_TABLE_TYPE_URL } from '../src/xds/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
 import { memoryMb, pin, root, stats, type Stats } from './common.js';
+import { freePort } from '../test/support/ports.js';
 
 const NAMES = 10_000;
 const BIG_TABLE = 100_000;
@@ -32,13 +32,6 @@ function nameTable(count: number): NameTable {
   return { table };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 /** Waits until `dig` gets an answer for `name` from 127.0.0.1:port. */
 async function waitForAnswer(port: number, name: string, timeoutMs = 30_000): Promise<void> {

@@ -4,20 +4,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { LocalControlPlane } from '../src/localmesh/index.js';
 import { writeFakeEnvoyBinary } from '../test/fakes/fake-envoy-binary.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
 import { root, ROUNDS, row, stats } from './common.js';
+import { freePort } from '../test/support/ports.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 export async function benchStatus(work: string): Promise<void> {
   console.log('\nStatus server: process start → /healthz/ready 200 (built bundle, local control plane), and a merged scrape');

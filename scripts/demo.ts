@@ -16,7 +16,7 @@ import { X509Certificate } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,18 +25,12 @@ import * as grpc from '@grpc/grpc-js';
 import { isWorkloadEntryHealthy, LocalControlPlane } from '../src/localmesh/index.js';
 import { ProtoSchema, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from '../src/proto/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
+import { freePort } from '../test/support/ports.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const once = process.argv.includes('--once');
 const ttl = process.env['SECRET_TTL'] ?? (once ? '24h' : '60s');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 15053;
-}
 
 function say(text: string): void {
   process.stderr.write(`\x1b[36m[demo]\x1b[0m ${text}\n`);

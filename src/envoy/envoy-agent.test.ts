@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { writeFakeEnvoyBinary } from '../../test/fakes/fake-envoy-binary.js';
 import { LogCapture } from '../../test/support/log-capture.js';
@@ -9,13 +8,19 @@ import { TempDirs } from '../../test/support/tmp.js';
 import { systemClock } from '../clock.js';
 import { EnvoyAgent } from './envoy-agent.js';
 import { logLevelArgs } from './envoy-args.js';
+import { freePort } from '../../test/support/ports.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
+
+/** Waits until the fake Envoy's admin API answers. */
+async function adminUp(adminPort: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 interface Recorded {
@@ -82,14 +87,7 @@ describe('EnvoyAgent', function () {
     const { envoy, capture, waitFor, recorded, bootstrapPath, exits, adminPort } = await setup();
     await envoy.start(new AbortController().signal);
     // Wait until the fake's admin API answers before draining.
-    for (let i = 0; i < 100; i++) {
-      try {
-        await fetch(`http://127.0.0.1:${adminPort}/ready`);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await adminUp(adminPort);
     const started = Date.now();
     await envoy.drain();
     assert.ok(Date.now() - started >= 280, 'the termination drain period was waited');
@@ -115,14 +113,7 @@ describe('EnvoyAgent', function () {
     writeFileSync(state, JSON.stringify({ active: 2 }));
     const { envoy, capture, adminPort } = await setup({ FAKE_ENVOY_STATE: state }, { exitOnZero: true });
     await envoy.start(new AbortController().signal);
-    for (let i = 0; i < 100; i++) {
-      try {
-        await fetch(`http://127.0.0.1:${adminPort}/ready`);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await adminUp(adminPort);
     const draining = envoy.drain();
     await capture.waitFor('There are still 2 active connections');
     writeFileSync(state, JSON.stringify({ active: 0 }));

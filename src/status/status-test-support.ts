@@ -72,14 +72,7 @@ export class FakeEnvoy {
   }
 }
 
-/** A port nothing listens on: bound once, then released. */
-export async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await listen(server);
-  const { port } = server.address() as AddressInfo;
-  await shut(server);
-  return port;
-}
+export { freePort } from '../../test/support/ports.js';
 
 function listen(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => {

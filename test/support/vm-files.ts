@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 import path from 'node:path';
 
 export interface VmFilesOptions {
@@ -102,9 +102,5 @@ export function writeVmFiles(cwd: string, options: VmFilesOptions): void {
 /** Mesh options that run the fake Envoy (test/fakes/fake-envoy.ts) on a free admin port. */
 export async function fakeEnvoyMeshOptions(dir: string): Promise<MeshOptions> {
   const { writeFakeEnvoyBinary } = await import('../fakes/fake-envoy-binary.js');
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return { binaryPath: writeFakeEnvoyBinary(dir), proxyAdminPort: typeof address === 'object' && address ? address.port : 0 };
+  return { binaryPath: writeFakeEnvoyBinary(dir), proxyAdminPort: await freePort() };
 }
