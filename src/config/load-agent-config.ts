@@ -26,6 +26,7 @@ import { Issues } from './issues.js';
 import { DEFAULT_MESH_CONFIG_FILE, errnoText, isErrno, loadProxyConfig } from './mesh-config.js';
 import { parseShellEnv, type ShellEnvResult } from './shell-env.js';
 import type { AgentConfig, CaConfig, DnsConfig, IdentityConfig, ProxyConfig, ProxyFlags, SecretsConfig, XdsConfig } from './types.js';
+import { deepFreeze } from '../deep-freeze.js';
 
 export interface LoadAgentConfigInput {
   /** Working directory every relative Istio path resolves against (`/` under systemd). */
@@ -658,10 +659,3 @@ function isFile(p: string): boolean {
   }
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}

@@ -9,6 +9,8 @@ import {
 } from './mesh-resources.js';
 import { parseMeshYaml, type ParseMeshYamlOptions } from './mesh-yaml.js';
 import { PrefixAllocator, formatIp, parseIp, sameIp, type IpValue } from './prefix-allocator.js';
+import { deepFreeze } from '../deep-freeze.js';
+import { resourceKey } from './mesh-resources.js';
 
 /** istiod's `PILOT_IP_AUTOALLOCATE_IPV4_PREFIX` default. */
 export const DEFAULT_IPV4_AUTOALLOCATE_PREFIX = '240.240.0.0/16';
@@ -53,17 +55,7 @@ type AllocationTask = { readonly kind: 'entry'; readonly key: string } | { reado
 
 const NO_CHANGE: MeshConfigChange = { serviceEntries: false, workloadGroups: false, kubernetesServices: false };
 
-function keyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
 /** What `kubectl apply` compares: the object minus its status and apiVersion. */
 function sameContent(a: MeshResource, b: MeshResource): boolean {
@@ -134,11 +126,11 @@ export class MeshConfigStore {
   }
 
   serviceEntry(namespace: string, name: string): ServiceEntry | undefined {
-    return this.#serviceEntries.get(keyOf(namespace, name));
+    return this.#serviceEntries.get(resourceKey(namespace, name));
   }
 
   workloadGroup(namespace: string, name: string): WorkloadGroup | undefined {
-    return this.#workloadGroups.get(keyOf(namespace, name));
+    return this.#workloadGroups.get(resourceKey(namespace, name));
   }
 
   /**
@@ -170,7 +162,7 @@ export class MeshConfigStore {
     let hasGroups = false;
     const tasks: AllocationTask[] = [];
     for (const resource of resources) {
-      const key = keyOf(resource.metadata.namespace, resource.metadata.name);
+      const key = resourceKey(resource.metadata.namespace, resource.metadata.name);
       if (resource.kind === 'ServiceEntry') {
         const existing = this.#serviceEntries.get(key);
         if (existing && sameContent(existing, resource)) continue;
@@ -206,7 +198,7 @@ export class MeshConfigStore {
     let hasEntries = false;
     let hasGroups = false;
     for (const target of targets) {
-      const key = keyOf(target.namespace, target.name);
+      const key = resourceKey(target.namespace, target.name);
       // istiod's allocator does not free a deleted entry's addresses (its TODO): they stay taken.
       if (target.kind === 'ServiceEntry') hasEntries = this.#serviceEntries.delete(key) || hasEntries;
       else hasGroups = this.#workloadGroups.delete(key) || hasGroups;
@@ -250,7 +242,7 @@ export class MeshConfigStore {
 
   /** Addresses for `hosts`: kept from `existing` where present, else the next v4 and v6 ones. */
   #assign(entry: ServiceEntry, hosts: readonly string[], existing: ReadonlyMap<string, readonly IpValue[]>): ServiceEntryAddress[] {
-    const owner = keyOf(entry.metadata.namespace, entry.metadata.name);
+    const owner = resourceKey(entry.metadata.namespace, entry.metadata.name);
     const out: ServiceEntryAddress[] = [];
     for (const host of hosts) {
       const ips = existing.get(host) ?? [this.#v4, this.#v6].flatMap((allocator) => this.#next(allocator, owner));

@@ -135,3 +135,8 @@ export function shouldAutoAllocate(entry: ServiceEntry): boolean {
 export function isAllocatableHost(entry: ServiceEntry, host: string): boolean {
   return !host.startsWith('*') || entry.spec.resolution === 'DYNAMIC_DNS';
 }
+
+/** `<namespace>/<name>`: how a namespaced resource is keyed. */
+export function resourceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}

@@ -8,6 +8,8 @@ import type { JsonLike } from '../proto/index.js';
 import type { AdsNodeRecord, AdsStreamRejection } from './ads-server.js';
 import { parseSpiffeUri, type SpiffeIdentity } from './ca-authority.js';
 import type { WorkloadGroup } from './mesh-resources.js';
+import { deepFreeze } from '../deep-freeze.js';
+import { resourceKey } from './mesh-resources.js';
 
 export const WORKLOAD_ENTRY_API_VERSION = 'networking.istio.io/v1';
 
@@ -152,17 +154,7 @@ interface Connection {
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
-function keyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
 /** Go's `time.RFC3339Nano` of a UTC time: fraction digits without trailing zeros, none when zero. */
 export function formatRfc3339Nano(ms: number): string {
@@ -341,7 +333,7 @@ export class WorkloadEntryRegistry {
   }
 
   entry(namespace: string, name: string): WorkloadEntry | undefined {
-    return this.#entries.get(keyOf(namespace, name));
+    return this.#entries.get(resourceKey(namespace, name));
   }
 
   get events(): readonly WorkloadEntryEvent[] {
@@ -400,7 +392,7 @@ export class WorkloadEntryRegistry {
       this.#connections.delete(node.stream);
       const code = err instanceof RegistrationError ? err.code : status.INTERNAL;
       const details = errorMessage(err);
-      this.#log.error('auto-registration rejected', { node: proxy.nodeId, entry: keyOf(proxy.namespace, entryName), error: details });
+      this.#log.error('auto-registration rejected', { node: proxy.nodeId, entry: resourceKey(proxy.namespace, entryName), error: details });
       this.#record({ kind: 'rejected', namespace: proxy.namespace, name: entryName, nodeId: proxy.nodeId, stream: node.stream, code, details });
       return { code, details };
     }
@@ -414,7 +406,7 @@ export class WorkloadEntryRegistry {
     this.#connections.delete(node.stream);
     for (const other of this.#connections.values()) if (other.proxyKey === connection.proxyKey) return;
     const { namespace } = connection.proxy;
-    const key = keyOf(namespace, connection.entryName);
+    const key = resourceKey(namespace, connection.entryName);
     const entry = this.#entries.get(key);
     if (!entry) {
       this.#log.info(`workloadentry ${key} is not found, maybe deleted`);
@@ -440,7 +432,7 @@ export class WorkloadEntryRegistry {
       this.#log.warn(`unable to derive WorkloadEntry for health update for ${node.id}`);
       return;
     }
-    const key = keyOf(connection.proxy.namespace, connection.entryName);
+    const key = resourceKey(connection.proxy.namespace, connection.entryName);
     const entry = this.#entries.get(key);
     if (!entry) {
       this.#log.warn(`failed to update health status for ${connection.proxy.id}: WorkloadEntry ${key} not found`);
@@ -478,7 +470,7 @@ export class WorkloadEntryRegistry {
     const present = new Set<string>();
     const added: WorkloadGroup[] = [];
     for (const group of this.#deps.workloadGroups()) {
-      const key = keyOf(group.metadata.namespace, group.metadata.name);
+      const key = resourceKey(group.metadata.namespace, group.metadata.name);
       present.add(key);
       if (!this.#groupUids.has(key)) {
         this.#groupUid(group);
@@ -498,7 +490,7 @@ export class WorkloadEntryRegistry {
   /** istiod's registerWorkload: take over the entry if it exists, else create it from the group. */
   #register(connection: Connection): void {
     const { proxy, entryName } = connection;
-    const key = keyOf(proxy.namespace, entryName);
+    const key = resourceKey(proxy.namespace, entryName);
     const existing = this.#entries.get(key);
     if (existing) {
       this.#ensureCanControl(proxy, existing.metadata.namespace, existing.spec.serviceAccount ?? '');
@@ -580,7 +572,7 @@ export class WorkloadEntryRegistry {
     if (locality !== '') spec.locality = locality;
     if (template.weight > 0) spec.weight = template.weight;
     if (template.serviceAccount !== '') spec.serviceAccount = template.serviceAccount;
-    const key = keyOf(proxy.namespace, name);
+    const key = resourceKey(proxy.namespace, name);
     const incarnation = (this.#entryIncarnations.get(key) ?? 0) + 1;
     this.#entryIncarnations.set(key, incarnation);
     return {
@@ -602,7 +594,7 @@ export class WorkloadEntryRegistry {
 
   /** A uid per WorkloadGroup, kept while it exists; a group created again under the same name gets a new one. */
   #groupUid(group: WorkloadGroup): string {
-    const key = keyOf(group.metadata.namespace, group.metadata.name);
+    const key = resourceKey(group.metadata.namespace, group.metadata.name);
     const known = this.#groupUids.get(key);
     if (known) return known;
     const incarnation = (this.#groupIncarnations.get(key) ?? 0) + 1;

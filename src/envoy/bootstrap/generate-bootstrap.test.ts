@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type protobuf from 'protobufjs';
@@ -11,22 +11,15 @@ import { buildNode, type BuildNodeOptions } from '../../xds/node/index.js';
 import { BOOTSTRAP_PROTO_FILES, BOOTSTRAP_TYPE, ISTIO_PROXY_ONLY_TYPE_URLS } from './bootstrap-protos.js';
 import { bootstrapPath, formatBootstrap, generateBootstrap, removeBootstrap, writeBootstrap, type EnvoyBootstrap } from './generate-bootstrap.js';
 import { fromProtoJson } from './proto-json.js';
+import { assertGolden as assertGoldenFile } from '../../../test/support/golden.js';
 
 const GOLDEN_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/golden/bootstrap');
 /** Stands for the agent's working directory in golden files (`/` on a VM). */
 const CWD_PLACEHOLDER = '<cwd>';
 
-/** Compares with test/golden/bootstrap/<name>.json; UPDATE_GOLDEN=1 rewrites it. */
+/** The golden file for `name`, with the temporary working directory replaced. */
 function assertGolden(name: string, cwd: string, text: string): void {
-  const got = text.replaceAll(cwd, CWD_PLACEHOLDER);
-  const file = path.join(GOLDEN_DIR, `${name}.json`);
-  if (process.env['UPDATE_GOLDEN'] === '1') {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, got);
-    return;
-  }
-  assert.ok(existsSync(file), `${file} is missing: run with UPDATE_GOLDEN=1 and review it`);
-  assert.equal(got, readFileSync(file, 'utf8'));
+  assertGoldenFile(GOLDEN_DIR, name, text.replaceAll(cwd, CWD_PLACEHOLDER));
 }
 
 /** The istioctl fixture's mesh.yaml with more `defaultConfig` lines (indented two spaces). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateBootstrapConfig } from '@grpc/grpc-js-xds/build/src/xds-bootstrap.js';
@@ -8,24 +8,14 @@ import { scenarioClusterEnv, scenarioMesh } from '../../../test/support/vm-files
 import { loadAgentConfig, type AgentConfig } from '../../config/index.js';
 import { buildGrpcBootstrap, formatGrpcBootstrap, grpcBootstrapPath, writeGrpcBootstrap } from './grpc-bootstrap.js';
 import { buildNode } from './node-metadata.js';
+import { assertGolden as assertGoldenFile } from '../../../test/support/golden.js';
 
 const GOLDEN_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/golden/grpc-bootstrap');
 
-/**
- * Compares with test/golden/grpc-bootstrap/<name>.json (UPDATE_GOLDEN=1 rewrites it). The temporary
- * VM root is removed from paths, so each golden file is what the agent writes on a VM, where it runs in
- * `/`: directly comparable with Istio's pkg/istio-agent/testdata/grpc-bootstrap.json.
- */
+/** The golden file for `name`, with the temporary working directory replaced. */
 function assertGolden(name: string, cwd: string, text: string): void {
-  const got = `${text.replaceAll(cwd, '')}\n`;
-  const file = path.join(GOLDEN_DIR, `${name}.json`);
-  if (process.env['UPDATE_GOLDEN'] === '1') {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, got);
-    return;
-  }
-  assert.ok(existsSync(file), `${file} is missing: run with UPDATE_GOLDEN=1 and review it`);
-  assert.equal(got, readFileSync(file, 'utf8'));
+  assertGoldenFile(GOLDEN_DIR, name, `${text.replaceAll(cwd, '')}
+`);
 }
 
 describe('gRPC bootstrap', () => {
