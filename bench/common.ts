@@ -1,5 +1,8 @@
 /** Shared by the benchmark sections: statistics, output rows, CPU pinning, a quiet logger. */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +47,24 @@ export function pinSelf(core: number): void {
 
 /** Resident memory of a process, from /proc: `VmRSS` (now) or `VmHWM` (peak), in MB. */
 export function memoryMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
-  const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** CPU time (user + system) a process has used so far, from /proc/<pid>/stat, in ms. */
+export function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** A full garbage collection in this process, so a measurement that follows doesn't pay for earlier garbage. */
+export function collectGarbage(): void {
+  gc();
 }

@@ -5,10 +5,12 @@
  * needs, then takes commands on stdin:
  *
  *   push <typeUrl>   re-publish that type (a new version: every subscribed stream gets a full push) and
- *                    print `pushed <ms> <wall>`: the control plane's own time to prepare, encode and hand
- *                    the push to its socket, and the wall-clock time (ms) when it was done
+ *                    print `pushed <ms> <start wall> <done wall>`: the control plane's own time to prepare,
+ *                    encode and hand the push to its socket, and the wall-clock times (ms) when it started
+ *                    and was done. Run with --expose-gc, it first collects the previous push's garbage, so
+ *                    that pause lands outside the measured push.
  *
- *   node --import tsx bench/control-plane-process.ts <clusters> <bytes each> <typeUrl> [<typeUrl>...]
+ *   node --expose-gc --import tsx bench/control-plane-process.ts <clusters> <bytes each> <typeUrl> [<typeUrl>...]
  */
 import { createInterface } from 'node:readline';
 import { buildClusters, LocalControlPlane } from '../src/localmesh/index.js';
@@ -24,10 +26,12 @@ const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const [command, typeUrl] = line.split(' ');
   if (command !== 'push' || !typeUrl) return;
+  globalThis.gc?.();
   const started = performance.now();
   cp.setResources(typeUrl, clusters);
   const done = performance.now();
-  process.stdout.write(`pushed ${(done - started).toFixed(1)} ${(performance.timeOrigin + done).toFixed(3)}\n`);
+  const wall = (t: number) => (performance.timeOrigin + t).toFixed(3);
+  process.stdout.write(`pushed ${(done - started).toFixed(1)} ${wall(started)} ${wall(done)}\n`);
 });
 lines.on('close', () => {
   void cp.close().then(() => process.exit(0));

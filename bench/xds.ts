@@ -10,7 +10,7 @@ import { FLOW_CONTROL_WINDOW, IstiodDialer } from '../src/net/index.js';
 import { ProtoSchema } from '../src/proto/index.js';
 import { rawMethod, SOTW_ADS_PATH } from '../src/xds/index.js';
 import { scenarioMesh, writeVmFiles } from '../test/support/vm-files.js';
-import { hasTaskset, memoryMb, pin, pinSelf, quiet, root, ROUNDS, row, stats } from './common.js';
+import { collectGarbage, cpuMs, hasTaskset, memoryMb, pin, pinSelf, quiet, root, ROUNDS, row, stats } from './common.js';
 
 export async function benchXds(work: string): Promise<void> {
   const schema = new ProtoSchema();
@@ -25,7 +25,7 @@ export async function benchXds(work: string): Promise<void> {
   // three busy processes on two cores land differently from run to run and the ratio swings 0.7–1.6.
   pinSelf(1);
   const cpProcess = spawn(
-    ...pin(0, [process.execPath, '--import', import.meta.resolve('tsx'), path.join(root, 'bench/control-plane-process.ts'), '20000', '1000', DIRECT_TYPE, AGENT_TYPE]),
+    ...pin(0, [process.execPath, '--expose-gc', '--import', import.meta.resolve('tsx'), path.join(root, 'bench/control-plane-process.ts'), '20000', '1000', DIRECT_TYPE, AGENT_TYPE]),
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const cpLines = createInterface({ input: cpProcess.stdout });
@@ -88,39 +88,58 @@ export async function benchXds(work: string): Promise<void> {
   const pushBytes = await directStream.next(); // the initial responses: connections and JIT warm
   await agentStream.next();
 
-  /** Total: push command → whole response. Delivery: control plane done writing → whole response (same wall clock). */
-  async function timedPush(stream: ReturnType<typeof openStream>, typeUrl: string): Promise<{ ms: number; cpMs: number; deliveryMs: number }> {
+  /**
+   * One push, timed on the wall clock shared by all processes. Total: the control plane starts preparing →
+   * whole response at the client. Delivery: the control plane has handed the push to its socket → whole
+   * response at the client. Both processes of the bench side collect garbage first, so neither pays for
+   * the previous round's; the agent is left alone (its collections are part of the hop's cost).
+   */
+  async function timedPush(stream: ReturnType<typeof openStream>, typeUrl: string): Promise<{ totalMs: number; cpMs: number; deliveryMs: number }> {
     const received = stream.next();
-    const started = performance.now();
     cpProcess.stdin.write(`push ${typeUrl}\n`);
-    const [, cpMs, cpDoneWall] = (await cpLine()).split(' ');
+    const [, cpMs, cpStartWall, cpDoneWall] = (await cpLine()).split(' ');
     await received;
-    const done = performance.now();
-    return { ms: done - started, cpMs: Number(cpMs), deliveryMs: performance.timeOrigin + done - Number(cpDoneWall) };
+    const done = performance.timeOrigin + performance.now();
+    return { totalMs: done - Number(cpStartWall), cpMs: Number(cpMs), deliveryMs: done - Number(cpDoneWall) };
   }
-  const pushRounds = Math.max(4, ROUNDS);
-  const directTimes: number[] = [];
-  const agentTimes: number[] = [];
-  const directDelivery: number[] = [];
-  const agentDelivery: number[] = [];
+  const pushRounds = Math.max(20, ROUNDS);
+  const direct_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0 };
+  const agent_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0, agentCpu: 0 };
   const cpTimes: number[] = [];
+  const pairRatios: number[] = [];
   for (let i = 0; i < pushRounds; i++) {
-    const d = await timedPush(directStream, DIRECT_TYPE);
-    const a = await timedPush(agentStream, AGENT_TYPE);
-    directTimes.push(d.ms);
-    agentTimes.push(a.ms);
-    directDelivery.push(d.deliveryMs);
-    agentDelivery.push(a.deliveryMs);
-    cpTimes.push(d.cpMs, a.cpMs);
+    // Alternate which path goes first, so neither always follows the other's garbage.
+    const order = i % 2 === 0 ? (['direct', 'agent'] as const) : (['agent', 'direct'] as const);
+    const round: Record<'direct' | 'agent', number> = { direct: 0, agent: 0 };
+    for (const path_ of order) {
+      collectGarbage();
+      const clientBefore = cpuMs(process.pid);
+      const agentBefore = cpuMs(xdsAgent.pid);
+      const result = path_ === 'direct' ? await timedPush(directStream, DIRECT_TYPE) : await timedPush(agentStream, AGENT_TYPE);
+      const into = path_ === 'direct' ? direct_ : agent_;
+      into.clientCpu += cpuMs(process.pid) - clientBefore;
+      if (path_ === 'agent') agent_.agentCpu += cpuMs(xdsAgent.pid) - agentBefore;
+      into.total.push(result.totalMs);
+      into.delivery.push(result.deliveryMs);
+      cpTimes.push(result.cpMs);
+      round[path_] = result.totalMs;
+    }
+    pairRatios.push(round.agent / round.direct);
   }
   const peakMb = memoryMb(xdsAgent.pid, 'VmHWM');
-  console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, stats(directTimes)));
-  console.log(row('through the agent (TLS upstream → unix socket)', stats(agentTimes)));
+  const directTotal = stats(direct_.total);
+  const agentTotal = stats(agent_.total);
+  const directDelivery = stats(direct_.delivery);
+  const agentDelivery = stats(agent_.delivery);
+  console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, directTotal));
+  console.log(row('through the agent (TLS upstream → unix socket)', agentTotal));
   console.log(row('  the control plane preparing each push', stats(cpTimes)));
-  console.log(row('delivery only, direct', stats(directDelivery)));
-  console.log(row('delivery only, through the agent', stats(agentDelivery)));
-  console.log(`ratio through-agent/direct, push → received (mean): ${(stats(agentTimes).mean / stats(directTimes).mean).toFixed(2)}   (goal ≤ 1.10)`);
-  console.log(`ratio through-agent/direct, delivery only (mean):  ${(stats(agentDelivery).mean / stats(directDelivery).mean).toFixed(2)}`);
+  console.log(row('delivery only, direct', directDelivery));
+  console.log(row('delivery only, through the agent', agentDelivery));
+  const perPush = (ms: number) => `${(ms / pushRounds).toFixed(0)} ms`;
+  console.log(`CPU per push on the VM's core: direct, client ${perPush(direct_.clientCpu)}; through the agent, agent ${perPush(agent_.agentCpu)} + client ${perPush(agent_.clientCpu)}`);
+  console.log(`ratio through-agent/direct, push → received: median of ${pushRounds} paired rounds ${stats(pairRatios).p50.toFixed(2)}, of means ${(agentTotal.mean / directTotal.mean).toFixed(2)}   (goal ≤ 1.10)`);
+  console.log(`ratio through-agent/direct, delivery only: of medians ${(agentDelivery.p50 / directDelivery.p50).toFixed(2)}, of means ${(agentDelivery.mean / directDelivery.mean).toFixed(2)}`);
   console.log(hasTaskset ? 'pinned: control plane on core 0; agent and client on core 1' : 'not pinned (no taskset): expect wide run-to-run variation');
   console.log(`agent peak RSS (VmHWM) over its whole run, pushes included: ${peakMb.toFixed(1)} MB`);
   directStream.close();
