@@ -1,10 +1,11 @@
 /**
  * DNS: dnsperf against the agent's DNS proxy and against dnsmasq serving the same 10,000 names on
  * loopback, back to back (the server pinned to core 0, dnsperf to core 1); and the agent's RSS once it
- * holds a 100,000-name table. The agent is the built bundle, fed its NameTable by the local control plane.
+ * holds a 100,000-name table. The agent is the built bundle, fed its NameTable by the local control plane;
+ * it runs twice, with its native batched UDP (recvmmsg/sendmmsg) and on its node:dgram fallback.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { LocalControlPlane } from '../src/localmesh/index.js';
@@ -95,7 +96,7 @@ function stop(child: ChildProcess): Promise<unknown> {
 }
 
 function perfRow(label: string, r: PerfResult): string {
-  return `${label.padEnd(28)} ${r.qps.toFixed(0).padStart(8)} qps (lost ${r.lost})   at ${LATENCY_QPS / 1000}k qps: latency mean ${r.latency.mean.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms`;
+  return `${label.padEnd(34)} ${r.qps.toFixed(0).padStart(8)} qps (lost ${r.lost})   at ${LATENCY_QPS / 1000}k qps: latency mean ${r.latency.mean.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms`;
 }
 
 export async function benchDns(work: string): Promise<void> {
@@ -124,30 +125,47 @@ export async function benchDns(work: string): Promise<void> {
   // The VM's node names WorkloadGroup nginx: the control plane, like istiod, needs it to exist.
   await cp.loadYamlFile(path.join(root, 'test/fixtures/localmesh/scenario.yaml'));
   cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode(nameTable(NAMES)) }]);
-  const vm = mkdtempSync(path.join(dir, 'vm-'));
-  writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token: await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' }) });
-  writeFileSync(path.join(vm, 'resolv.conf'), 'nameserver 127.0.0.1\n');
-  const agentPort = await freePort();
-  const [agCmd, agArgs] = pin(0, [process.execPath, path.join(root, 'dist/pilot-agent.js'), 'proxy']);
-  const agent = spawn(agCmd, agArgs, {
-    cwd: vm,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      CA_ADDR: cp.address,
-      INSTANCE_IP: '10.0.0.1',
-      DISABLE_ENVOY: 'true',
-      DNS_PROXY_ADDR: `127.0.0.1:${agentPort}`,
-      ISTIO_RESOLV_CONF: path.join(vm, 'resolv.conf'),
-    },
-    stdio: 'ignore',
-  });
-  await waitForAnswer(agentPort, hostName(NAMES - 1));
+  const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
+  /** Starts the agent from `bundle` on core 0 and waits until it answers the whole table. */
+  async function startAgent(bundle: string): Promise<{ agent: ChildProcess; port: number }> {
+    const vm = mkdtempSync(path.join(dir, 'vm-'));
+    writeVmFiles(vm, { mesh: scenarioMesh(cp.address), rootCertPem: cp.rootCertPem, token });
+    writeFileSync(path.join(vm, 'resolv.conf'), 'nameserver 127.0.0.1\n');
+    const port = await freePort();
+    const [agCmd, agArgs] = pin(0, [process.execPath, bundle, 'proxy']);
+    const agent = spawn(agCmd, agArgs, {
+      cwd: vm,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        CA_ADDR: cp.address,
+        INSTANCE_IP: '10.0.0.1',
+        DISABLE_ENVOY: 'true',
+        DNS_PROXY_ADDR: `127.0.0.1:${port}`,
+        ISTIO_RESOLV_CONF: path.join(vm, 'resolv.conf'),
+      },
+      stdio: 'ignore',
+    });
+    await waitForAnswer(port, hostName(NAMES - 1));
+    return { agent, port };
+  }
+
+  // The bundle copied without udp_batch.node: the same agent on its node:dgram fallback.
+  const dgramOnly = path.join(dir, 'dgram-only');
+  mkdirSync(dgramOnly);
+  for (const file of ['pilot-agent.js', 'protos.json']) copyFileSync(path.join(root, 'dist', file), path.join(dgramOnly, file));
+  const fallback = await startAgent(path.join(dgramOnly, 'pilot-agent.js'));
+  const oursDgram = await dnsperf(fallback.port, queries);
+  await stop(fallback.agent);
+
+  const { agent, port: agentPort } = await startAgent(path.join(root, 'dist/pilot-agent.js'));
   const ours = await dnsperf(agentPort, queries);
   const rssServing = memoryMb(agent.pid, 'VmRSS');
 
+  const batched = existsSync(path.join(root, 'dist/udp_batch.node'));
   console.log(perfRow('dnsmasq 2.90 (reference)', reference));
-  console.log(perfRow('istio-vm-agent DNS proxy', ours));
-  console.log(`ratio agent/dnsmasq qps: ${(ours.qps / reference.qps).toFixed(2)}   (goal ≥ 0.9)`);
+  console.log(perfRow(`istio-vm-agent DNS proxy${batched ? '' : ' (NOT BUILT: node:dgram)'}`, ours));
+  console.log(perfRow('  the same on node:dgram', oursDgram));
+  console.log(`ratio agent/dnsmasq qps: ${(ours.qps / reference.qps).toFixed(2)}   (goal ≥ 0.9); on node:dgram ${(oursDgram.qps / reference.qps).toFixed(2)}`);
   console.log(`ratio agent/dnsmasq p99 latency at ${LATENCY_QPS / 1000}k qps: ${(ours.latency.p99 / reference.latency.p99).toFixed(2)}`);
 
   // The same agent, given a 100,000-name table.

@@ -1,9 +1,10 @@
 /**
  * `npm run build`: bundles the agent into dist/pilot-agent.js (one ESM file, Node 20) and writes the
  * protobuf schema it speaks as a precompiled JSON descriptor beside it, so the built agent neither
- * parses .proto files at start-up nor needs @grpc/grpc-js-xds installed.
+ * parses .proto files at start-up nor needs @grpc/grpc-js-xds installed. The native batched-UDP module
+ * the DNS proxy uses (built by `npm ci`) is copied beside them when it exists.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -31,4 +32,13 @@ await build({
 });
 chmodSync(path.join(dist, 'pilot-agent.js'), 0o755);
 writeFileSync(path.join(dist, 'protos.json'), JSON.stringify(loadSchema().toJSON()));
-console.log(`built dist/pilot-agent.js and dist/protos.json in ${Math.round(performance.now() - started)} ms`);
+const nativeUdp = path.join(root, 'build/Release/udp_batch.node');
+const built = ['dist/pilot-agent.js', 'dist/protos.json'];
+if (existsSync(nativeUdp)) {
+  copyFileSync(nativeUdp, path.join(dist, 'udp_batch.node'));
+  built.push('dist/udp_batch.node');
+} else {
+  rmSync(path.join(dist, 'udp_batch.node'), { force: true });
+  console.warn('build/Release/udp_batch.node is missing (npm ci builds it): the DNS proxy will use node:dgram');
+}
+console.log(`built ${built.join(', ')} in ${Math.round(performance.now() - started)} ms`);

@@ -10,6 +10,7 @@ import { AgentMetrics } from '../metrics/index.js';
 import { ProtoSchema, type NameInfo, type NameTable } from '../proto/index.js';
 import { NAME_TABLE_TYPE_URL } from '../xds/index.js';
 import { DnsServer, DNS_NOT_READY_MESSAGE, listenHosts, listenPlan } from './index.js';
+import { loadUdpBatch } from './udp-batch.js';
 import {
   QTYPE,
   answerCount,
@@ -73,6 +74,7 @@ interface HarnessOptions {
   resolvConf?: string;
   address?: string;
   metrics?: AgentMetrics;
+  udpBatching?: boolean;
 }
 
 /** Servers, upstreams and directories of one suite, closed in `cleanup`. */
@@ -104,6 +106,7 @@ class Fixture {
       log: capture.root.scope('dns'),
       upstreams: options.upstreams ?? [upstream.address],
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.udpBatching !== undefined ? { udpBatching: options.udpBatching } : {}),
     });
     this.#closers.push(() => server.close());
     await server.start(new AbortController().signal);
@@ -206,12 +209,17 @@ function assertCase(c: Case, result: DigResult): void {
 describe('DnsServer', function () {
   this.timeout(30_000);
 
-  for (const transport of ['udp', 'tcp'] as const) {
-    describe(`answering over ${transport}`, () => {
+  const transports = [
+    { label: 'udp', transport: 'udp', udpBatching: true },
+    { label: 'udp via node:dgram (the fallback without the native endpoint)', transport: 'udp', udpBatching: false },
+    { label: 'tcp', transport: 'tcp', udpBatching: true },
+  ] as const;
+  for (const { label, transport, udpBatching } of transports) {
+    describe(`answering over ${label}`, () => {
       const fx = new Fixture();
       let h: Harness;
       before(async () => {
-        h = await fx.start({ table: fixture() });
+        h = await fx.start({ table: fixture(), udpBatching });
       });
       after(() => fx.cleanup());
 
@@ -463,6 +471,68 @@ describe('DnsServer', function () {
     it('reports SERVFAIL with no upstream at all', async () => {
       const h = await fx.start({ table: fixture(), upstreams: [] });
       assert.equal((await dig(h.port, 'x.upstream.test.', 'A')).status, 'SERVFAIL');
+    });
+  });
+
+  describe('batched UDP', () => {
+    const fx = new Fixture();
+    afterEach(() => fx.cleanup());
+
+    it('is built and loads here, so the other UDP tests exercise it', () => {
+      const { module, reason } = loadUdpBatch();
+      assert.ok(module, reason);
+      assert.equal(module.batch, 64);
+    });
+
+    for (const udpBatching of [true, false]) {
+      it(`answers a burst of 1000 queries, known and forwarded, each once with its own ID (${udpBatching ? 'batched' : 'node:dgram'})`, async () => {
+        const h = await fx.start({ table: fixture(), udpBatching });
+        const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+        const replies = new Map<number, Buffer>();
+        const all = new Promise<void>((resolve) => {
+          socket.on('message', (reply) => {
+            const id = reply.readUInt16BE(0);
+            assert.ok(!replies.has(id), `two replies for ${id}`);
+            replies.set(id, reply);
+            if (replies.size === 1000) resolve();
+          });
+        });
+        await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+        for (let id = 0; id < 1000; id++) {
+          const name = id % 10 === 9 ? `burst-${id}.upstream.test` : 'productpage';
+          socket.send(buildQuery(name, QTYPE.A, { id }), h.port, '127.0.0.1');
+        }
+        const timeout = new Promise<void>((resolve) => setTimeout(resolve, 5000));
+        await Promise.race([all, timeout]);
+        socket.close();
+        assert.equal(replies.size, 1000);
+        for (const [id, reply] of replies) {
+          assert.equal(rcodeOf(reply), 0, `query ${id}`);
+          const answered = id % 10 === 9 ? FAKE_UPSTREAM_ADDRESS : '9.9.9.9';
+          assert.equal([...reply.subarray(reply.length - 4)].join('.'), answered, `query ${id}`);
+        }
+      });
+    }
+
+    it('sends an answer bigger than its 4 KB send slot whole', async () => {
+      const ips = Array.from({ length: 400 }, (_, i) => `10.2.${i >> 8}.${i & 0xff}`);
+      const h = await fx.start({ table: { table: { 'huge.example.com': info(ips) } } });
+      const reply = await udpExchange(h.port, buildQuery('huge.example.com', QTYPE.A, { ednsSize: 65000 }));
+      assert.ok(reply && reply.length > 4096, `${reply?.length} bytes`);
+      assert.ok(!isTruncated(reply));
+      assert.equal(answerCount(reply), 400);
+    });
+
+    it('does not read a datagram bigger than 4 KB (as dnsmasq), and keeps answering', async () => {
+      const h = await fx.start({ table: fixture() });
+      const query = Buffer.concat([buildQuery('www.google.com', QTYPE.A), Buffer.alloc(5000)]);
+      assert.equal(await udpExchange(h.port, query, 300), undefined);
+      assert.deepEqual(answerLines(await dig(h.port, 'www.google.com.', 'A')), ['www.google.com. A 1.1.1.1']);
+    });
+
+    it('says when it uses node:dgram instead', async () => {
+      const h = await fx.start({ table: fixture(), udpBatching: false });
+      assert.equal(h.capture.find('udp DNS uses node:dgram, one datagram at a time: batched UDP unavailable: turned off').length, 1);
     });
   });
 

@@ -13,6 +13,7 @@ import { formatIp, ipBytes } from '../net/index.js';
 import { LookupTable, altHosts, domainParts } from './lookup-table.js';
 import { joinHostPort, parseResolvConf, splitHostPort, type ResolvConf } from './resolv-conf.js';
 import { UpstreamForwarder, parseUpstream, type Transport } from './upstream.js';
+import { loadUdpBatch, type UdpBatchEndpoint, type UdpBatchModule } from './udp-batch.js';
 import {
   HEADER_LENGTH,
   MAX_TCP_SIZE,
@@ -70,6 +71,11 @@ export interface DnsServerDeps {
    * (resolv.conf has no ports). resolv.conf is still read, for the search domain and the bind family.
    */
   upstreams?: string[];
+  /**
+   * Read UDP with the native recvmmsg/sendmmsg endpoint when it is available (default). false: always
+   * node:dgram, one callback and one send per datagram (the fallback, tested on its own).
+   */
+  udpBatching?: boolean;
 }
 
 interface BindTarget {
@@ -97,7 +103,8 @@ export class DnsServer implements Component {
   readonly #deps: DnsServerDeps;
   readonly #parser = new QueryParser();
   readonly #stop = new AbortController();
-  readonly #udp: dgram.Socket[] = [];
+  /** Closes each bound UDP socket (dgram or native). */
+  readonly #udp: (() => Promise<void>)[] = [];
   readonly #tcp: net.Server[] = [];
   readonly #connections = new Set<net.Socket>();
   readonly #inflight = new Set<Promise<void>>();
@@ -224,10 +231,14 @@ export class DnsServer implements Component {
     const hostPort = splitHostPort(address);
     if (!hostPort) throw new Error(`failed to start local DNS server: dns address must be a valid host:port, got ${JSON.stringify(address)}`);
     const targets = await Promise.all(listenHosts(hostPort.host, resolv.nameservers).map(bindTarget));
+    const batching = this.#deps.udpBatching === false ? { reason: 'turned off' } : loadUdpBatch();
+    if (batching.module) log.debug('udp DNS reads datagrams in batches (recvmmsg/sendmmsg)');
+    else log.info(`udp DNS uses node:dgram, one datagram at a time: batched UDP unavailable: ${batching.reason ?? 'unknown'}`);
+    const udpBatch = batching.module;
     for (let attempt = 1; ; attempt++) {
       this.#checkRunning(signal);
       try {
-        await this.#bindAll(targets, hostPort.port, signal);
+        await this.#bindAll(targets, hostPort.port, signal, udpBatch);
         break;
       } catch (err) {
         await this.#closeSockets();
@@ -246,13 +257,13 @@ export class DnsServer implements Component {
     if (this.#closing) throw new Error('DNS server closed while starting');
   }
 
-  async #bindAll(targets: readonly BindTarget[], requestedPort: number, signal: AbortSignal): Promise<void> {
+  async #bindAll(targets: readonly BindTarget[], requestedPort: number, signal: AbortSignal, udpBatch: UdpBatchModule | undefined): Promise<void> {
     let port = requestedPort;
     const udp: string[] = [];
     const tcp: string[] = [];
     for (const target of targets) {
       this.#checkRunning(signal);
-      const udpPort = await this.#listenUdp(target, port);
+      const udpPort = udpBatch ? this.#listenUdpBatched(udpBatch, target, port) : await this.#listenUdp(target, port);
       if (port === 0) port = udpPort;
       udp.push(joinHostPort(target.address, udpPort));
       this.#checkRunning(signal);
@@ -268,7 +279,16 @@ export class DnsServer implements Component {
       // Replies go to the literal address a query came from: skip dgram's per-send lookup and its tick.
       lookup: (hostname, _options, callback) => callback(null, hostname, target.family),
     });
-    this.#udp.push(socket);
+    this.#udp.push(
+      () =>
+        new Promise<void>((resolve) => {
+          try {
+            socket.close(() => resolve());
+          } catch {
+            resolve(); // never bound
+          }
+        }),
+    );
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, target.address, () => {
@@ -286,6 +306,45 @@ export class DnsServer implements Component {
     socket.on('error', (err) => this.#deps.log.debug(`udp DNS socket error: ${err.message}`));
     socket.on('message', (msg, rinfo) => this.#onUdpMessage(socket, msg, rinfo));
     return socket.address().port;
+  }
+
+  /** The same UDP service on the native endpoint: one call per batch of up to 64 datagrams. */
+  #listenUdpBatched(udpBatch: UdpBatchModule, target: BindTarget, port: number): number {
+    const { slotBytes, addrBytes } = udpBatch;
+    let rx: Buffer | undefined;
+    const endpoint: UdpBatchEndpoint = udpBatch.open(target.address, port, UDP_BUFFER_BYTES, (count) => {
+      rx ??= Buffer.from(endpoint.rx.buffer, endpoint.rx.byteOffset, endpoint.rx.byteLength);
+      this.#onUdpBatch(endpoint, rx, slotBytes, addrBytes, count);
+    });
+    this.#udp.push(() => {
+      endpoint.close();
+      return Promise.resolve();
+    });
+    return endpoint.port;
+  }
+
+  #onUdpBatch(endpoint: UdpBatchEndpoint, rx: Buffer, slotBytes: number, addrBytes: number, count: number): void {
+    const lengths = endpoint.lengths;
+    for (let i = 0; i < count; i++) {
+      const length = lengths[i]!;
+      // -1: larger than a slot (4 KB); like dnsmasq, such a query is not read at all.
+      if (length < 0) continue;
+      const msg = rx.subarray(i * slotBytes, i * slotBytes + length);
+      const outcome = this.#answer(msg, 'udp');
+      if (outcome === undefined) continue;
+      if (outcome !== FORWARD) {
+        endpoint.reply(i, outcome);
+        continue;
+      }
+      // The slots are reused by the next batch: the forward keeps copies of the query and the sender.
+      const query = Buffer.from(msg);
+      const addr = Buffer.from(endpoint.addrs.subarray(i * addrBytes, (i + 1) * addrBytes));
+      this.#track(
+        this.#forward(query, 'udp', this.#parser.questionEnd, this.#parser.hasEdns).then((reply) => {
+          if (!this.#closing) endpoint.sendTo(reply, addr);
+        }),
+      );
+    }
   }
 
   async #listenTcp(target: BindTarget, port: number): Promise<number> {
@@ -430,13 +489,7 @@ export class DnsServer implements Component {
     const udp = this.#udp.splice(0);
     const tcp = this.#tcp.splice(0);
     await Promise.all([
-      ...udp.map((socket) => new Promise<void>((resolve) => {
-        try {
-          socket.close(() => resolve());
-        } catch {
-          resolve(); // never bound
-        }
-      })),
+      ...udp.map((close) => close()),
       ...tcp.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     ]);
     this.#addresses.udp = [];
