@@ -105,7 +105,7 @@ export async function benchXds(work: string): Promise<void> {
   const pushRounds = Math.max(20, ROUNDS);
   const direct_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0 };
   const agent_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0, agentCpu: 0 };
-  const cpTimes: number[] = [];
+  const cpTimes = { direct: [] as number[], agent: [] as number[] };
   const pairRatios: number[] = [];
   for (let i = 0; i < pushRounds; i++) {
     // Alternate which path goes first, so neither always follows the other's garbage.
@@ -121,7 +121,7 @@ export async function benchXds(work: string): Promise<void> {
       if (path_ === 'agent') agent_.agentCpu += cpuMs(xdsAgent.pid) - agentBefore;
       into.total.push(result.totalMs);
       into.delivery.push(result.deliveryMs);
-      cpTimes.push(result.cpMs);
+      cpTimes[path_].push(result.cpMs);
       round[path_] = result.totalMs;
     }
     pairRatios.push(round.agent / round.direct);
@@ -133,7 +133,8 @@ export async function benchXds(work: string): Promise<void> {
   const agentDelivery = stats(agent_.delivery);
   console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, directTotal));
   console.log(row('through the agent (TLS upstream → unix socket)', agentTotal));
-  console.log(row('  the control plane preparing each push', stats(cpTimes)));
+  console.log(row('  the control plane preparing each push, direct', stats(cpTimes.direct)));
+  console.log(row('  the control plane preparing each push, agent', stats(cpTimes.agent)));
   console.log(row('delivery only, direct', directDelivery));
   console.log(row('delivery only, through the agent', agentDelivery));
   const perPush = (ms: number) => `${(ms / pushRounds).toFixed(0)} ms`;
