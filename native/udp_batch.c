@@ -34,6 +34,9 @@ typedef struct endpoint {
   int fd;
   int closed;
   int in_batch;
+  /* The memory is freed once both the poll handle has closed and the JS object has been collected. */
+  int poll_closed;
+  int js_collected;
   unsigned rx_count;
   unsigned tx_count;
   napi_env env;
@@ -99,12 +102,14 @@ static void call_on_batch(endpoint *ep, unsigned count) {
   napi_create_uint32(env, count, &argv[0]);
   ep->in_batch = 1;
   napi_status status = napi_make_callback(env, ep->async_context, self, callback, 1, argv, &result);
-  ep->in_batch = 0;
   if (status == napi_pending_exception) {
     napi_value exception;
     napi_get_and_clear_last_exception(env, &exception);
     napi_fatal_exception(env, exception);
   }
+  /* Still "in the batch" while uncaughtException handlers run: a close() there leaves the async
+   * context to on_readable, which destroys it once. */
+  ep->in_batch = 0;
   napi_close_handle_scope(env, scope);
 }
 
@@ -125,11 +130,12 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     ep->rx_count = (unsigned)n;
     ep->tx_count = 0;
     call_on_batch(ep, (unsigned)n);
+    /* The socket stays open until the poll handle's close callback: answers already given still go. */
+    flush(ep);
     if (ep->closed) {
       napi_async_destroy(ep->env, ep->async_context);
       return;
     }
-    flush(ep);
     ep->rx_count = 0;
     if (n < BATCH) return;
   }
@@ -193,6 +199,8 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
       addr_length != ADDR_BYTES) {
     return throw_message(env, "sendTo(buffer, addr)");
   }
+  uint8_t namelen = ((uint8_t *)addr)[ADDR_BYTES - 1];
+  if (namelen != sizeof(struct sockaddr_in) && namelen != sizeof(struct sockaddr_in6)) return throw_message(env, "sendTo: not an address from addrs");
   int err = ep->closed ? EBADF : send_one(ep, data, length, addr);
   napi_value result;
   napi_create_int32(env, err, &result);
@@ -202,13 +210,33 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
 static void on_poll_closed(uv_handle_t *handle) {
   endpoint *ep = handle->data;
   close(ep->fd);
-  free(ep);
+  ep->fd = -1;
+  ep->poll_closed = 1;
+  if (ep->js_collected) free(ep);
+}
+
+static void on_collected(napi_env env, void *data, void *hint) {
+  endpoint *ep = data;
+  (void)env;
+  (void)hint;
+  ep->js_collected = 1;
+  if (ep->poll_closed) free(ep);
+}
+
+/* Environment teardown (process or worker exit) without close(): stop watching and close the socket. */
+static void on_env_cleanup(void *data) {
+  endpoint *ep = data;
+  if (ep->closed) return;
+  ep->closed = 1;
+  uv_poll_stop(&ep->poll);
+  uv_close((uv_handle_t *)&ep->poll, on_poll_closed);
 }
 
 static void release(endpoint *ep) {
   if (ep->closed) return;
   ep->closed = 1;
   napi_env env = ep->env;
+  napi_remove_env_cleanup_hook(env, on_env_cleanup, ep);
   napi_delete_reference(env, ep->on_batch);
   napi_delete_reference(env, ep->rx_ref);
   napi_delete_reference(env, ep->lengths_ref);
@@ -219,14 +247,12 @@ static void release(endpoint *ep) {
   uv_close((uv_handle_t *)&ep->poll, on_poll_closed);
 }
 
-/* close(): stops reading and closes the socket (idempotent). */
+/* close(): stops reading and closes the socket (idempotent); reply and sendTo do nothing afterwards. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  napi_value self;
-  void *data = NULL;
-  napi_get_cb_info(env, info, &argc, NULL, &self, NULL);
-  if (napi_remove_wrap(env, self, &data) != napi_ok || data == NULL) return NULL;
-  endpoint *ep = data;
+  endpoint *ep = unwrap_this(env, info, &argc, NULL);
+  if (ep == NULL || ep->closed) return NULL;
+  /* From now on the JS object may be collected (on_collected frees the memory with the handle closed). */
   napi_delete_reference(env, ep->self);
   release(ep);
   return NULL;
@@ -335,7 +361,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, self, sizeof properties / sizeof properties[0], properties);
-  napi_wrap(env, self, ep, NULL, NULL, NULL);
+  napi_wrap(env, self, ep, on_collected, NULL, NULL);
+  napi_add_env_cleanup_hook(env, on_env_cleanup, ep);
   /* The endpoint lives until close(), like a listening socket: JS holding it or not. */
   napi_create_reference(env, self, 1, &ep->self);
   uv_poll_init(loop, &ep->poll, fd);

@@ -263,7 +263,9 @@ export class DnsServer implements Component {
     const tcp: string[] = [];
     for (const target of targets) {
       this.#checkRunning(signal);
-      const udpPort = udpBatch ? this.#listenUdpBatched(udpBatch, target, port) : await this.#listenUdp(target, port);
+      // The native endpoint takes plain IP literals; a scoped IPv6 address (fe80::1%eth0) stays on node:dgram.
+      const batched = udpBatch && !target.address.includes('%');
+      const udpPort = batched ? this.#listenUdpBatched(udpBatch, target, port) : await this.#listenUdp(target, port);
       if (port === 0) port = udpPort;
       udp.push(joinHostPort(target.address, udpPort));
       this.#checkRunning(signal);
