@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
   fromStruct,
+  HEALTH_INFO_TYPE_URL,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
@@ -87,9 +88,6 @@ export interface AdsStreamHooks {
   /** A HealthInformation request: healthy without `errorDetail`. */
   onHealthReport?(node: AdsNodeRecord, errorDetail: { readonly code: number; readonly message: string } | undefined): void;
 }
-
-/** istiod handles these requests apart from xDS: they report the workload's health, and subscribe to nothing. */
-export const HEALTH_INFORMATION_TYPE_URL = 'type.googleapis.com/istio.v1.HealthInformation';
 
 /** Encoders for responses: the server writes the bytes they return. */
 export interface ResponseEncoders {
@@ -405,7 +403,7 @@ export class AdsServer {
    * before Envoy has asked for anything): it is recorded here, and goes no further.
    */
   #isEarlyHealthReport(stream: AdsStream, typeUrl: string): boolean {
-    if (stream.node || typeUrl !== HEALTH_INFORMATION_TYPE_URL) return false;
+    if (stream.node || typeUrl !== HEALTH_INFO_TYPE_URL) return false;
     this.#log.warn('ads health report before the first xDS request: ignored', { stream: stream.id });
     return true;
   }
@@ -413,7 +411,7 @@ export class AdsServer {
   /** Hands a health report to the hooks; true if the request was one (it then subscribes to nothing). */
   #handleHealthReport(stream: AdsStream, typeUrl: string, errorDetail: { code: number; message: string } | undefined): boolean {
     const node = stream.node;
-    if (typeUrl !== HEALTH_INFORMATION_TYPE_URL || !node) return false;
+    if (typeUrl !== HEALTH_INFO_TYPE_URL || !node) return false;
     this.#log.debug('ads health report', { stream: stream.id, node: node.id, healthy: !errorDetail, error: errorDetail?.message });
     this.#runHook('onHealthReport', node, () => this.#hooks.onHealthReport?.(node, errorDetail));
     return true;

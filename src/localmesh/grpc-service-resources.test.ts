@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
-import { ProtoSchema, fromStruct, toStruct, type DeltaDiscoveryRequest } from '../proto/index.js';
-import { buildClusters, buildGrpcServiceResources, type GrpcService } from './grpc-service-resources.js';
-import { LocalControlPlane } from './local-control-plane.js';
 import {
   CLUSTER_LOAD_ASSIGNMENT_TYPE_URL,
   CLUSTER_TYPE_URL,
   HTTP_CONNECTION_MANAGER_TYPE_URL,
   LISTENER_TYPE_URL,
+  ProtoSchema,
   ROUTE_CONFIGURATION_TYPE_URL,
   ROUTER_TYPE_URL,
+  fromStruct,
+  toStruct,
+  type DeltaDiscoveryRequest,
+} from '../proto/index.js';
+import { buildClusters, buildGrpcServiceResources, type GrpcService } from './grpc-service-resources.js';
+import { LocalControlPlane } from './local-control-plane.js';
+import {
   ResourceSchema,
 } from './resource-schema.js';
 import { Cleanups, authMetadata, connect, createCertificate, expectStatus, generateCsr, openDelta } from './test-support.js';

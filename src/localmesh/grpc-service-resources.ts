@@ -1,13 +1,15 @@
 import { isIP } from 'node:net';
-import { toStruct } from '../proto/index.js';
-import type { XdsResource } from './ads-server.js';
 import {
   CLUSTER_LOAD_ASSIGNMENT_TYPE_URL,
   CLUSTER_TYPE_URL,
+  HTTP_CONNECTION_MANAGER_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_CONFIGURATION_TYPE_URL,
   ROUTER_TYPE_URL,
-  HTTP_CONNECTION_MANAGER_TYPE_URL,
+  toStruct,
+} from '../proto/index.js';
+import type { XdsResource } from './ads-server.js';
+import {
   ResourceSchema,
   type Cluster,
   type ConfigSource,

@@ -5,7 +5,6 @@ export {
   DEFAULT_CERT_TTL_SECONDS,
 } from './local-control-plane.js';
 export type { LocalControlPlaneOptions, LocalControlPlaneState, IssuedCertificate, CaCallRecord, NameTableAck } from './local-control-plane.js';
-export { HEALTH_INFORMATION_TYPE_URL } from './ads-server.js';
 export type {
   AdsNodeRecord,
   AdsRequestRecord,
@@ -67,7 +66,7 @@ export type {
   WorkloadGroup,
   WorkloadGroupSpec,
 } from './mesh-resources.js';
-export { NAME_TABLE_TYPE_URL, buildNameTable, nameTableProxyFromNode } from './name-table.js';
+export { buildNameTable, nameTableProxyFromNode } from './name-table.js';
 export type { NameTableProxy, NameTableSource } from './name-table.js';
 export { PrefixAllocator } from './prefix-allocator.js';
 export type { IpFamily } from './prefix-allocator.js';
@@ -81,13 +80,17 @@ export type { GrpcService, GrpcServiceEndpoint, GrpcServiceResources } from './g
 export {
   ResourceSchema,
   loadResourceSchema,
+} from './resource-schema.js';
+export {
   LISTENER_TYPE_URL,
   ROUTE_CONFIGURATION_TYPE_URL,
   CLUSTER_TYPE_URL,
   CLUSTER_LOAD_ASSIGNMENT_TYPE_URL,
   HTTP_CONNECTION_MANAGER_TYPE_URL,
   ROUTER_TYPE_URL,
-} from './resource-schema.js';
+  NAME_TABLE_TYPE_URL,
+  HEALTH_INFO_TYPE_URL,
+} from '../proto/type-urls.js';
 export type {
   Listener,
   HttpConnectionManager,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ConfigErrors } from '../config/index.js';
-import { ProtoSchema, toStruct, type DeltaDiscoveryRequest, type DiscoveryRequest, type NameInfo, type Node } from '../proto/index.js';
+import { NAME_TABLE_TYPE_URL, ProtoSchema, toStruct, type DeltaDiscoveryRequest, type DiscoveryRequest, type NameInfo, type Node } from '../proto/index.js';
 import { LocalControlPlane } from './local-control-plane.js';
-import { NAME_TABLE_TYPE_URL } from './name-table.js';
 import { Cleanups, authMetadata, connect, deltaRequestFor, openDelta, openSotw, sotwRequestFor } from './test-support.js';
 
 const SCENARIO = fileURLToPath(new URL('../../test/fixtures/localmesh/scenario.yaml', import.meta.url));

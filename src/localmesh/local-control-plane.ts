@@ -33,7 +33,8 @@ import { buildGrpcServiceResources, type GrpcService } from './grpc-service-reso
 import { TokenAuthority, type TokenRequest } from './jwt.js';
 import { MeshConfigStore, type KubernetesService, type MeshConfigChange } from './mesh-config-store.js';
 import type { ServiceEntry, WorkloadGroup } from './mesh-resources.js';
-import { NAME_TABLE_TYPE_URL, buildNameTable, nameTableProxyFromNode, type NameTableProxy } from './name-table.js';
+import { NAME_TABLE_TYPE_URL } from '../proto/type-urls.js';
+import { buildNameTable, nameTableProxyFromNode, type NameTableProxy } from './name-table.js';
 import { ResourceSchema } from './resource-schema.js';
 import { StaticCertificateProvider } from './static-certificate-provider.js';
 import { Waiters } from './waiters.js';

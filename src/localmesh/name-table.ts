@@ -3,8 +3,6 @@ import type { KubernetesService } from './mesh-config-store.js';
 import { shouldAutoAllocate, type ServiceEntry } from './mesh-resources.js';
 import { formatIp, parseIp, parsePrefix, type IpFamily } from './prefix-allocator.js';
 
-export const NAME_TABLE_TYPE_URL = 'type.googleapis.com/istio.networking.nds.v1.NameTable';
-
 /** What of a proxy decides its NameTable. */
 export interface NameTableProxy {
   /** The proxy's config namespace (node metadata NAMESPACE). */

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ProtoSchema } from '../proto/index.js';
+import { CLUSTER_LOAD_ASSIGNMENT_TYPE_URL, CLUSTER_TYPE_URL, LISTENER_TYPE_URL, ProtoSchema, ROUTE_CONFIGURATION_TYPE_URL } from '../proto/index.js';
 import { LocalControlPlane } from './local-control-plane.js';
 import {
-  CLUSTER_LOAD_ASSIGNMENT_TYPE_URL,
-  CLUSTER_TYPE_URL,
-  LISTENER_TYPE_URL,
-  ROUTE_CONFIGURATION_TYPE_URL,
   ResourceSchema,
 } from './resource-schema.js';
 import { startEchoBackend, startXdsClient } from '../../test/support/proxyless.js';

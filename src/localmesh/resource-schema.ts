@@ -15,14 +15,6 @@ export const RESOURCE_PROTO_FILES = [
   'envoy/config/endpoint/v3/endpoint.proto',
 ] as const;
 
-export const LISTENER_TYPE_URL = 'type.googleapis.com/envoy.config.listener.v3.Listener';
-export const ROUTE_CONFIGURATION_TYPE_URL = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
-export const CLUSTER_TYPE_URL = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
-export const CLUSTER_LOAD_ASSIGNMENT_TYPE_URL = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
-export const HTTP_CONNECTION_MANAGER_TYPE_URL =
-  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-
 // TypeScript shapes of the fields the control plane sets and its tests read (proto field names).
 // Decoding fills defaults: strings '', numbers 0, repeated [], unset messages null, enums by name.
 

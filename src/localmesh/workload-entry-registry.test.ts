@@ -3,10 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
 import { FakeClock } from '../../test/fakes/fake-clock.js';
-import { ProtoSchema, toStruct, type JsonLike, type Node } from '../proto/index.js';
-import { HEALTH_INFORMATION_TYPE_URL } from './ads-server.js';
+import { HEALTH_INFO_TYPE_URL, NAME_TABLE_TYPE_URL, ProtoSchema, toStruct, type JsonLike, type Node } from '../proto/index.js';
 import { LocalControlPlane, type LocalControlPlaneOptions } from './local-control-plane.js';
-import { NAME_TABLE_TYPE_URL } from './name-table.js';
 import { Cleanups, authMetadata, connect, deltaRequestFor, openDelta, openSotw, sotwRequestFor } from './test-support.js';
 import {
   AUTO_REGISTRATION_GROUP_ANNOTATION,
@@ -117,7 +115,7 @@ describe('LocalControlPlane WorkloadEntry auto-registration', function () {
     assert.equal(created.status, undefined);
     assert.equal(isWorkloadEntryHealthy(created), false);
 
-    stream.write(sotwRequestFor(HEALTH_INFORMATION_TYPE_URL, {}));
+    stream.write(sotwRequestFor(HEALTH_INFO_TYPE_URL, {}));
     const healthy = await cp.waitForWorkloadEntry((e) => healthyCondition(e)?.status === 'True');
     assert.equal(isWorkloadEntryHealthy(healthy), true);
     const condition = healthyCondition(healthy);
@@ -125,7 +123,7 @@ describe('LocalControlPlane WorkloadEntry auto-registration', function () {
     assert.equal(condition?.lastProbeTime, condition?.lastTransitionTime);
     assert.ok(!Number.isNaN(Date.parse(condition?.lastProbeTime ?? '')));
 
-    stream.write(sotwRequestFor(HEALTH_INFORMATION_TYPE_URL, { error_detail: { code: 13, message: 'connection refused' } }));
+    stream.write(sotwRequestFor(HEALTH_INFO_TYPE_URL, { error_detail: { code: 13, message: 'connection refused' } }));
     const unhealthy = await cp.waitForWorkloadEntry((e) => healthyCondition(e)?.status === 'False');
     assert.deepEqual(
       unhealthy.status?.conditions.map((c) => [c.type, c.status, c.message]),
@@ -145,22 +143,22 @@ describe('LocalControlPlane WorkloadEntry auto-registration', function () {
     const { stream, reader } = openDelta(cleanups, client, schema, vm);
     stream.write(deltaRequestFor(NAME_TABLE_TYPE_URL, { node: vmNode() }));
     await reader.next();
-    stream.write(deltaRequestFor(HEALTH_INFORMATION_TYPE_URL, { error_detail: { code: 13, message: 'status code was not from [200,400), bad code 503' } }));
+    stream.write(deltaRequestFor(HEALTH_INFO_TYPE_URL, { error_detail: { code: 13, message: 'status code was not from [200,400), bad code 503' } }));
     const entry = await cp.waitForWorkloadEntry((e) => healthyCondition(e)?.status === 'False');
     assert.equal(healthyCondition(entry)?.message, 'status code was not from [200,400), bad code 503');
-    stream.write(deltaRequestFor(HEALTH_INFORMATION_TYPE_URL, {}));
+    stream.write(deltaRequestFor(HEALTH_INFO_TYPE_URL, {}));
     await cp.waitForWorkloadEntry((e) => healthyCondition(e)?.status === 'True');
   });
 
   it('ignores a health report sent before the first xDS request, as istiod does', async () => {
     const { cp, client, vm } = await setup();
     const { stream, reader } = openSotw(cleanups, client, schema, vm);
-    stream.write(sotwRequestFor(HEALTH_INFORMATION_TYPE_URL, {}));
+    stream.write(sotwRequestFor(HEALTH_INFO_TYPE_URL, {}));
     stream.write(sotwRequestFor(NAME_TABLE_TYPE_URL, { node: vmNode() }));
     await reader.next();
     const entry = await cp.waitForWorkloadEntry();
     assert.equal(entry.status, undefined);
-    assert.equal(cp.requests.filter((r) => r.typeUrl === HEALTH_INFORMATION_TYPE_URL).length, 1);
+    assert.equal(cp.requests.filter((r) => r.typeUrl === HEALTH_INFO_TYPE_URL).length, 1);
   });
 
   it('marks the entry disconnected when the proxy goes, and deletes it after the grace period', async () => {

@@ -11,6 +11,7 @@ import type {
   Secret,
 } from './messages.js';
 import { loadSchema } from './schema.js';
+import { SECRET_TYPE_URL } from './type-urls.js';
 
 export interface Codec<T> {
   encode(message: T): Buffer;
@@ -59,8 +60,6 @@ function method<Req, Res>(
     responseDeserialize: (b: Buffer) => response.decode(b),
   };
 }
-
-export const SECRET_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 
 export interface CaService extends ServiceDefinition {
   CreateCertificate: MethodDefinition<IstioCertificateRequest, IstioCertificateResponse>;
