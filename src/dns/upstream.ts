@@ -28,56 +28,59 @@ function isReplyTo(reply: Buffer, query: Buffer): boolean {
   return reply.length >= HEADER_LENGTH && reply[0] === query[0] && reply[1] === query[1] && (reply[2]! & 0x80) !== 0;
 }
 
+type Settle = (err: Error | undefined, reply?: Buffer) => void;
+
+/**
+ * The shape both exchanges share: `open` starts one (and returns how to tear it down) and calls `settle`
+ * with the reply or an error; the first of that, the timeout (`timeoutMessage`) and the signal wins.
+ */
+function exchange(name: string, timeoutMessage: string, timeoutMs: number, signal: AbortSignal, open: (settle: Settle) => () => void): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    if (signal.aborted) return reject(new Error(`${name}: aborted`));
+    let settled = false;
+    let teardown = (): void => undefined;
+    const settle: Settle = (err, reply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      teardown();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const onAbort = (): void => settle(new Error(`${name}: aborted`));
+    const timer = setTimeout(() => settle(new Error(timeoutMessage)), timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    teardown = open(settle);
+    if (settled) teardown(); // settled while opening: tear down what open() built
+  });
+}
+
 /**
  * One exchange over a fresh UDP socket (a new source port per query, like Go's dns.Client), connected to
  * the upstream so only its datagrams are read. Resolves with the first datagram that answers `query`.
  */
 export function exchangeUdp(query: Buffer, upstream: Upstream, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    if (signal.aborted) return reject(new Error(`udp ${upstream.label}: aborted`));
+  const name = `udp ${upstream.label}`;
+  return exchange(name, `read ${name}: i/o timeout`, timeoutMs, signal, (settle) => {
     const socket = dgram.createSocket(isIPv6(upstream.host.split('%')[0]!) ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (err: Error | undefined, reply?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.close();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = (): void => finish(new Error(`udp ${upstream.label}: aborted`));
-    const timer = setTimeout(() => finish(new Error(`read udp ${upstream.label}: i/o timeout`)), timeoutMs);
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err) => finish(new Error(`udp ${upstream.label}: ${err.message}`)));
+    socket.on('error', (err) => settle(new Error(`${name}: ${err.message}`)));
     socket.on('message', (reply) => {
-      if (isReplyTo(reply, query)) finish(undefined, reply);
+      if (isReplyTo(reply, query)) settle(undefined, reply);
     });
     socket.connect(upstream.port, upstream.host, () => socket.send(query));
+    return () => socket.close();
   });
 }
 
 /** One exchange over a fresh TCP connection: 2-byte length framing (RFC 1035 §4.2.2). */
 export function exchangeTcp(query: Buffer, upstream: Upstream, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    if (signal.aborted) return reject(new Error(`tcp ${upstream.label}: aborted`));
+  const name = `tcp ${upstream.label}`;
+  return exchange(name, `${name}: i/o timeout`, timeoutMs, signal, (settle) => {
     const socket = net.connect({ host: upstream.host, port: upstream.port, noDelay: true });
     let received: Buffer = Buffer.alloc(0);
-    let settled = false;
-    const finish = (err: Error | undefined, reply?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = (): void => finish(new Error(`tcp ${upstream.label}: aborted`));
-    const timer = setTimeout(() => finish(new Error(`tcp ${upstream.label}: i/o timeout`)), timeoutMs);
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err) => finish(new Error(`tcp ${upstream.label}: ${err.message}`)));
-    socket.on('close', () => finish(new Error(`tcp ${upstream.label}: connection closed before a reply`)));
+    socket.on('error', (err) => settle(new Error(`${name}: ${err.message}`)));
+    socket.on('close', () => settle(new Error(`${name}: connection closed before a reply`)));
     socket.on('connect', () => {
       const framed = Buffer.allocUnsafe(2 + query.length);
       framed.writeUInt16BE(query.length, 0);
@@ -91,9 +94,10 @@ export function exchangeTcp(query: Buffer, upstream: Upstream, timeoutMs: number
         if (received.length < 2 + length) return;
         const reply = received.subarray(2, 2 + length);
         received = received.subarray(2 + length);
-        if (isReplyTo(reply, query)) return finish(undefined, Buffer.from(reply));
+        if (isReplyTo(reply, query)) return settle(undefined, Buffer.from(reply));
       }
     });
+    return () => socket.destroy();
   });
 }
 
