@@ -8,8 +8,7 @@ import {
   type DiscoveryRequest,
   type Node,
 } from '../proto/index.js';
-import { LocalControlPlane } from './local-control-plane.js';
-import { Cleanups, authMetadata, connect, createCertificate, deltaRequestFor, generateCsr, openDelta, openSotw, sotwRequestFor } from './test-support.js';
+import { Cleanups, authMetadata, connect, createCertificate, deltaRequestFor, generateCsr, openDelta, openSotw, sotwRequestFor, startWithClient } from './test-support.js';
 
 const OTHER_TYPE_URL = 'type.googleapis.com/istio.networking.nds.v1.NameTable';
 const NODE: Node = {
@@ -35,17 +34,8 @@ describe('LocalControlPlane ADS', function () {
     return resources.map((resource) => schema.secret.decode(resource.value).name);
   }
 
-  async function setup() {
-    const cp = new LocalControlPlane({ schema });
-    cleanups.add(() => cp.close());
-    await cp.start();
-    const client = connect(cleanups, cp.port, cp.rootCertPem);
-    const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
-    return { cp, client, metadata: authMetadata({ token, clusterId: 'Kubernetes' }) };
-  }
-
   it('answers a first SotW request with the stored resources, records the node and the ACK', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a'), secret('b')]);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: NODE }));
@@ -70,7 +60,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('records node metadata as JSON', async function () {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     const { stream } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: NODE }));
     const node = await cp.waitForNode();
@@ -78,7 +68,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('pushes changes to subscribed SotW streams and records a NACK with its error detail', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a')]);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: NODE }));
@@ -98,7 +88,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('filters SotW responses by resource_names and answers a changed subscription', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a'), secret('b'), secret('c')]);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: NODE, resource_names: ['b'] }));
@@ -110,7 +100,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('holds requests for a type it has no resources for until setResources is called', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: NODE, type_url: OTHER_TYPE_URL }));
     await cp.waitForRequest((request) => request.typeUrl === OTHER_TYPE_URL);
@@ -122,7 +112,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('answers a wildcard Delta subscription, then sends only changed resources and removals', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a'), secret('b')]);
     const { stream, reader } = openDelta(cleanups, client, schema, metadata);
     stream.write(deltaRequest({ node: NODE }));
@@ -149,7 +139,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('skips Delta resources the client already has and serves explicit subscriptions', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a'), secret('b'), secret('c')]);
     const probe = openDelta(cleanups, client, schema, metadata);
     probe.stream.write(deltaRequest({ node: NODE, resource_names_subscribe: ['a'] }));
@@ -179,7 +169,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('refuses ADS streams without a token or client certificate with UNAUTHENTICATED', async () => {
-    const { client } = await setup();
+    const { client } = await startWithClient(cleanups, schema);
     const { stream, reader } = openSotw(cleanups, client, schema, authMetadata());
     stream.write(sotwRequest({ node: NODE }));
     const err = await reader.ended;
@@ -188,7 +178,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('accepts an ADS stream authenticated by a client certificate it issued', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     const { csrPem, keyPem } = await generateCsr('P-256');
     const issued = await createCertificate(client, schema, { csr: csrPem, validity_duration: 600 }, metadata);
     const mtls = connect(cleanups, cp.port, cp.rootCertPem, { certChainPem: issued.cert_chain.join(''), keyPem });
@@ -199,7 +189,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('refuses a stream whose first request carries no node with INVALID_ARGUMENT', async () => {
-    const { client, metadata } = await setup();
+    const { client, metadata } = await startWithClient(cleanups, schema);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({}));
     const err = await reader.ended;
@@ -208,7 +198,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('ends every ADS stream with UNAVAILABLE on dropStreams and no longer lists their nodes', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     const sotw = openSotw(cleanups, client, schema, metadata);
     const delta = openDelta(cleanups, client, schema, metadata);
     sotw.stream.write(sotwRequest({ node: NODE }));
@@ -224,7 +214,7 @@ describe('LocalControlPlane ADS', function () {
   });
 
   it('ends open streams when closed, and serves new ones after a restart', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.setResources(SECRET_TYPE_URL, [secret('a')]);
     const before = openSotw(cleanups, client, schema, metadata);
     before.stream.write(sotwRequest({ node: NODE }));

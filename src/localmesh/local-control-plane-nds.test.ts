@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ConfigErrors } from '../config/index.js';
 import { NAME_TABLE_TYPE_URL, ProtoSchema, toStruct, type DeltaDiscoveryRequest, type DiscoveryRequest, type NameInfo, type Node } from '../proto/index.js';
-import { LocalControlPlane } from './local-control-plane.js';
-import { Cleanups, authMetadata, connect, deltaRequestFor, openDelta, openSotw, sotwRequestFor } from './test-support.js';
+import { Cleanups, deltaRequestFor, openDelta, openSotw, sotwRequestFor, startWithClient } from './test-support.js';
 
 const SCENARIO = fileURLToPath(new URL('../../test/fixtures/localmesh/scenario.yaml', import.meta.url));
 
@@ -41,17 +40,8 @@ describe('LocalControlPlane NameTables', function () {
   const cleanups = new Cleanups();
   afterEach(() => cleanups.runAll());
 
-  async function setup() {
-    const cp = new LocalControlPlane({ schema });
-    cleanups.add(() => cp.close());
-    await cp.start();
-    const client = connect(cleanups, cp.port, cp.rootCertPem);
-    const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
-    return { cp, client, metadata: authMetadata({ token, clusterId: 'Kubernetes' }) };
-  }
-
   it('serves a SotW client the scenario NameTable for its node, and pushes a new one when YAML is applied', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     await cp.loadYamlFile(SCENARIO);
     assert.deepEqual(cp.allocatedAddresses('nginx.example.com'), ['240.240.0.2', '2001:2::2']);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
@@ -81,7 +71,7 @@ describe('LocalControlPlane NameTables', function () {
   });
 
   it('serves a Delta client one unnamed NameTable and only pushes tables that changed for it', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     await cp.loadYamlFile(SCENARIO);
     const { stream, reader } = openDelta(cleanups, client, schema, metadata);
     stream.write(deltaRequest({ node: VM_NODE }));
@@ -115,7 +105,7 @@ describe('LocalControlPlane NameTables', function () {
   });
 
   it('builds each node its own table: namespace, DNS capture and IP family', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.applyYaml(
       serviceEntry('nginx', `  hosts: [nginx.example.com]\n${STATIC_HTTP}`) +
         '---\n' +
@@ -135,7 +125,7 @@ describe('LocalControlPlane NameTables', function () {
   });
 
   it('pushes nothing and keeps its config when applied YAML has an error', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     await cp.loadYamlFile(SCENARIO);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: VM_NODE }));
@@ -155,7 +145,7 @@ describe('LocalControlPlane NameTables', function () {
   });
 
   it('lets the last of setResources and applyYaml decide what the NameTable type serves', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.applyYaml(serviceEntry('nginx', `  hosts: [nginx.example.com]\n${STATIC_HTTP}`));
     cp.setResources(NAME_TABLE_TYPE_URL, [{ name: '', value: schema.nameTable.encode({ table: { 'fixed.example.com': external('10.9.9.9') } }) }]);
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
@@ -171,7 +161,7 @@ describe('LocalControlPlane NameTables', function () {
   });
 
   it('declares Kubernetes services into the NameTables of connected proxies', async () => {
-    const { cp, client, metadata } = await setup();
+    const { cp, client, metadata } = await startWithClient(cleanups, schema);
     cp.serveNameTables();
     const { stream, reader } = openSotw(cleanups, client, schema, metadata);
     stream.write(sotwRequest({ node: VM_NODE }));

@@ -18,6 +18,7 @@ import {
   type IstioCertificateResponse,
   type ProtoSchema,
 } from '../proto/index.js';
+import { LocalControlPlane } from './local-control-plane.js';
 
 const run = promisify(execFile);
 
@@ -61,6 +62,16 @@ export function authMetadata(options: { token?: string; clusterId?: string } = {
   if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
   if (options.clusterId !== undefined) metadata.set('ClusterID', options.clusterId);
   return metadata;
+}
+
+/** A started control plane, a TLS client to it and a VM's call metadata (token, ClusterID); closed by `cleanups`. */
+export async function startWithClient(cleanups: Cleanups, schema: ProtoSchema): Promise<{ cp: LocalControlPlane; client: grpc.Client; metadata: Metadata }> {
+  const cp = new LocalControlPlane({ schema });
+  cleanups.add(() => cp.close());
+  await cp.start();
+  const client = connect(cleanups, cp.port, cp.rootCertPem);
+  const token = await cp.issueToken({ namespace: 'istio-demo', serviceAccount: 'vm' });
+  return { cp, client, metadata: authMetadata({ token, clusterId: 'Kubernetes' }) };
 }
 
 export function createCertificate(
