@@ -51,6 +51,20 @@ describe('gRPC frame reader', () => {
     assert.deepEqual(read(frames(big), 10, () => 'more').wholes, [big]);
   });
 
+  it('hands on chunks that lie inside a streamed message as the very buffers pushed, not copies or new views', () => {
+    const parts: Buffer[] = [];
+    const reader = new FrameReader({ begin: () => 'stream', part: (bytes) => parts.push(bytes), whole: () => assert.fail('not whole') });
+    const middle = Buffer.alloc(4000, 1);
+    const last = Buffer.alloc(1000, 2); // ends the message exactly
+    reader.push(Buffer.concat([frameHeader(6000), Buffer.alloc(1000, 0)]));
+    reader.push(middle);
+    reader.push(last);
+    assert.equal(parts.length, 3);
+    assert.strictEqual(parts[1], middle);
+    assert.strictEqual(parts[2], last);
+    assert.ok(reader.isAtBoundary);
+  });
+
   it('rejects an invalid compression flag', () => {
     assert.throws(() => read(Buffer.from([9, 0, 0, 0, 1, 0]), 6), FrameError);
   });

@@ -5,6 +5,7 @@
  */
 
 export const FRAME_HEADER_BYTES = 5;
+const EMPTY = Buffer.alloc(0);
 
 export class FrameError extends Error {
   override readonly name = 'FrameError';
@@ -68,8 +69,10 @@ export class FrameReader {
         if (this.#remaining === 0) this.#finishWhole();
         continue;
       }
-      const take = data.subarray(0, this.#remaining);
-      data = data.subarray(take.length);
+      // Most chunks lie wholly inside one message: pass them on without making new views.
+      const isWhole = data.length <= this.#remaining;
+      const take = isWhole ? data : data.subarray(0, this.#remaining);
+      data = isWhole ? EMPTY : data.subarray(take.length);
       this.#remaining -= take.length;
       if (this.#mode === 'stream') {
         this.sink.part(take, undefined);
