@@ -2,17 +2,16 @@
  * Test-only helpers for the health tests: a harness around WorkloadHealthChecker driven by the fake
  * clock while real servers answer, and real HTTP(S), TCP and gRPC health servers on 127.0.0.1.
  */
-import { webcrypto } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { x509Library } from '../ca/index.js';
 import type { ReadinessProbe } from '../config/types.js';
 import type { HealthReport } from '../xds/index.js';
 import { FakeClock } from '../../test/fakes/fake-clock.js';
 import { LogCapture } from '../../test/support/log-capture.js';
+import { selfSignedCertificate } from '../../test/support/self-signed.js';
 import { WorkloadHealthChecker, type WorkloadHealthCheckerDeps } from './workload-health-checker.js';
 
 /** Cleanups registered right after each resource is made; run in reverse by `run()` (afterEach). */
@@ -175,26 +174,14 @@ export class TestHttpServer {
 }
 
 /** A self-signed certificate for `localhost` / 127.0.0.1, PEM. */
-export async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
-  const x509 = x509Library();
-  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: '01',
-      name: 'CN=localhost',
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(now + 3_600_000),
-      signingAlgorithm: algorithm,
-      keys,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }])],
-    },
-    webcrypto,
-  );
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-  const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/.{64}/g, '$&\n')}\n-----END PRIVATE KEY-----\n`;
-  return { cert: cert.toString('pem'), key };
+export function localhostCertificate(): Promise<{ cert: string; key: string }> {
+  return selfSignedCertificate({
+    name: 'CN=localhost',
+    sans: [
+      { type: 'dns', value: 'localhost' },
+      { type: 'ip', value: '127.0.0.1' },
+    ],
+  });
 }
 
 // ---- TCP ----

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { ReadinessProbe } from '../config/types.js';
-import { Cleanups, Harness, TestHttpServer, selfSignedCertificate, unusedPort, waitUntil } from './health-test-support.js';
+import { Cleanups, Harness, TestHttpServer, localhostCertificate, unusedPort, waitUntil } from './health-test-support.js';
 
 describe('HTTP readiness probe', () => {
   const cleanups = new Cleanups();
@@ -157,7 +157,7 @@ describe('HTTP readiness probe', () => {
   });
 
   it('probes HTTPS without verifying the certificate, the scheme in any case', async () => {
-    const server = await httpServer('127.0.0.1', await selfSignedCertificate());
+    const server = await httpServer('127.0.0.1', await localhostCertificate());
     const h = new Harness(cleanups, probe(server, { scheme: 'HTTPS', path: 'ready' }));
     await h.start();
     await h.waitRound(1);
@@ -174,7 +174,7 @@ describe('HTTP readiness probe', () => {
   });
 
   it('fails an HTTP probe against an HTTPS port without hanging', async () => {
-    const server = await httpServer('127.0.0.1', await selfSignedCertificate());
+    const server = await httpServer('127.0.0.1', await localhostCertificate());
     const h = new Harness(cleanups, probe(server));
     await h.start();
     await h.waitRound(1);
