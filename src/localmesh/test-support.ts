@@ -7,13 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ClientDuplexStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import {
   type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
   type DiscoveryRequest,
-  type DiscoveryResponse,
   type IstioCertificateRequest,
   type IstioCertificateResponse,
   type ProtoSchema,
@@ -184,30 +182,25 @@ export class StreamReader<T> {
   }
 }
 
-export function openSotw(
+/** One bidirectional ADS stream with a reader on its responses; cancelled by `cleanups`. */
+function openAds<Request, Response>(
   cleanups: Cleanups,
   client: grpc.Client,
-  schema: ProtoSchema,
+  method: MethodDefinition<Request, Response>,
   metadata: Metadata,
-): { stream: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>; reader: StreamReader<DiscoveryResponse> } {
-  const method = schema.adsService.StreamAggregatedResources;
+): { stream: ClientDuplexStream<Request, Response>; reader: StreamReader<Response> } {
   const stream = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
-  const reader = new StreamReader<DiscoveryResponse>(stream);
+  const reader = new StreamReader<Response>(stream);
   cleanups.add(() => stream.cancel());
   return { stream, reader };
 }
 
-export function openDelta(
-  cleanups: Cleanups,
-  client: grpc.Client,
-  schema: ProtoSchema,
-  metadata: Metadata,
-): { stream: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>; reader: StreamReader<DeltaDiscoveryResponse> } {
-  const method = schema.adsService.DeltaAggregatedResources;
-  const stream = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
-  const reader = new StreamReader<DeltaDiscoveryResponse>(stream);
-  cleanups.add(() => stream.cancel());
-  return { stream, reader };
+export function openSotw(cleanups: Cleanups, client: grpc.Client, schema: ProtoSchema, metadata: Metadata) {
+  return openAds(cleanups, client, schema.adsService.StreamAggregatedResources, metadata);
+}
+
+export function openDelta(cleanups: Cleanups, client: grpc.Client, schema: ProtoSchema, metadata: Metadata) {
+  return openAds(cleanups, client, schema.adsService.DeltaAggregatedResources, metadata);
 }
 
 /** A SotW request for `typeUrl` with every field at its default, overridden by `fields`. */
