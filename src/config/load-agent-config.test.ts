@@ -10,7 +10,6 @@ import {
   TOKEN,
   VmTrees,
   fakeInterfaces,
-  selfSignedPem,
 } from '../../test/fixtures/config/vm-tree.js';
 import { ConfigErrors } from './errors.js';
 import { loadAgentConfig, type LoadAgentConfigInput } from './load-agent-config.js';
@@ -36,12 +35,7 @@ function lineOf(fixture: Fixture, key: string): number {
 }
 
 describe('loadAgentConfig', () => {
-  let pem = '';
-  before(async () => {
-    pem = await selfSignedPem();
-  });
-  const trees = new VmTrees(() => pem);
-  afterEach(() => trees.cleanup());
+  const trees = VmTrees.forSuite();
 
   function load(cwd: string, env: Record<string, string> = {}, extra: Partial<LoadAgentConfigInput> = {}): AgentConfig {
     return loadAgentConfig({
@@ -315,7 +309,7 @@ describe('loadAgentConfig', () => {
       const cwd = trees.make(undefined, {
         'opt/vm/cluster.env': "SERVICE_ACCOUNT='vm'\nPROV_CERT=./secure/certs\nOUTPUT_CERTS=out\n",
         'opt/vm/mesh.yaml': 'defaultConfig:\n  discoveryAddress: istiod.other.svc:15012\n',
-        'secure/certs/root-cert.pem': pem,
+        'secure/certs/root-cert.pem': trees.rootPem,
       });
       const config = load(cwd, { ISTIO_CLUSTER_CONFIG: 'opt/vm/cluster.env', ISTIO_RESOLV_CONF: 'etc/resolv.conf' }, { flags: { meshConfigFile: 'opt/vm/mesh.yaml' } });
       assert.equal(config.secrets.provCertDir, path.join(cwd, 'secure/certs'));
@@ -431,7 +425,7 @@ describe('loadAgentConfig', () => {
       assert.deepEqual(loadErrors(cwd), [
         `${path.join(cwd, TOKEN)}: neither a token nor a provisioned certificate is available to authenticate to istiod: the token file does not exist and no cert-chain.pem and key.pem in ${path.join(cwd, 'etc/certs')}`,
       ]);
-      writeFileSync(path.join(cwd, 'etc/certs/cert-chain.pem'), pem);
+      writeFileSync(path.join(cwd, 'etc/certs/cert-chain.pem'), trees.rootPem);
       writeFileSync(path.join(cwd, 'etc/certs/key.pem'), 'key');
       assert.equal(load(cwd).identity.podName, 'vm-1', 'a provisioned certificate is enough after a reboot');
     });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type protobuf from 'protobufjs';
-import { ISTIOCTL_FIXTURES, MESH, VmTrees, fakeInterfaces, selfSignedPem } from '../../../test/fixtures/config/vm-tree.js';
+import { ISTIOCTL_FIXTURES, MESH, VmTrees, fakeInterfaces } from '../../../test/fixtures/config/vm-tree.js';
 import { ConfigErrors, loadAgentConfig, type AgentConfig, type ProxyFlags } from '../../config/index.js';
 import type { LogOptions } from '../../log/index.js';
 import { loadProtoRoot } from '../../proto/index.js';
@@ -134,14 +134,11 @@ const CASES: Case[] = [
 ];
 
 describe('Envoy bootstrap', () => {
-  let pem = '';
   let bootstrapType: protobuf.Type;
-  before(async () => {
-    pem = await selfSignedPem();
+  before(() => {
     bootstrapType = loadProtoRoot(BOOTSTRAP_PROTO_FILES).lookupType(BOOTSTRAP_TYPE);
   });
-  const trees = new VmTrees(() => pem);
-  afterEach(() => trees.cleanup());
+  const trees = VmTrees.forSuite();
 
   function load(cwd: string, c: Partial<Case> = {}): AgentConfig {
     return loadAgentConfig({

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'n
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateBootstrapConfig } from '@grpc/grpc-js-xds/build/src/xds-bootstrap.js';
-import { CLUSTER_ENV, MESH, VmTrees, fakeInterfaces, selfSignedPem } from '../../../test/fixtures/config/vm-tree.js';
+import { CLUSTER_ENV, MESH, VmTrees, fakeInterfaces } from '../../../test/fixtures/config/vm-tree.js';
 import { scenarioClusterEnv, scenarioMesh } from '../../../test/support/vm-files.js';
 import { loadAgentConfig, type AgentConfig } from '../../config/index.js';
 import { buildGrpcBootstrap, formatGrpcBootstrap, grpcBootstrapPath, writeGrpcBootstrap } from './grpc-bootstrap.js';
@@ -19,12 +19,7 @@ function assertGolden(name: string, cwd: string, text: string): void {
 }
 
 describe('gRPC bootstrap', () => {
-  let pem = '';
-  before(async () => {
-    pem = await selfSignedPem();
-  });
-  const trees = new VmTrees(() => pem);
-  afterEach(() => trees.cleanup());
+  const trees = VmTrees.forSuite();
 
   function load(cwd: string, env: Record<string, string> = {}, interfaces: string[] = ['192.168.56.11']): AgentConfig {
     return loadAgentConfig({ cwd, env, networkInterfaces: fakeInterfaces(...interfaces), hostname: () => 'vm-1.example.com' });

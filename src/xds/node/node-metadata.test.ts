@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLUSTER_ENV, ISTIOCTL_FIXTURES, MESH, VmTrees, fakeInterfaces, selfSignedPem } from '../../../test/fixtures/config/vm-tree.js';
+import { CLUSTER_ENV, ISTIOCTL_FIXTURES, MESH, VmTrees, fakeInterfaces } from '../../../test/fixtures/config/vm-tree.js';
 import { scenarioClusterEnv, scenarioMesh } from '../../../test/support/vm-files.js';
 import { ConfigErrors, loadAgentConfig, type AgentConfig } from '../../config/index.js';
 import { fromStruct } from '../../proto/index.js';
@@ -29,12 +29,7 @@ const IPV4_LABELS = {
 };
 
 describe('buildNode', () => {
-  let pem = '';
-  before(async () => {
-    pem = await selfSignedPem();
-  });
-  const trees = new VmTrees(() => pem);
-  afterEach(() => trees.cleanup());
+  const trees = VmTrees.forSuite();
 
   function load(
     fixture: Fixture | undefined,
