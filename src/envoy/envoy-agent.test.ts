@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFakeEnvoyBinary } from '../../test/fakes/fake-envoy-binary.js';
+import { type FakeEnvoyEvent, readFakeEnvoyRecord, writeFakeEnvoyBinary } from '../../test/fakes/fake-envoy-binary.js';
 import { LogCapture } from '../../test/support/log-capture.js';
 import { TempDirs } from '../../test/support/tmp.js';
 import { systemClock } from '../clock.js';
@@ -21,13 +21,6 @@ async function adminUp(adminPort: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-}
-
-interface Recorded {
-  event: string;
-  args?: string[];
-  method?: string;
-  url?: string;
 }
 
 describe('EnvoyAgent', function () {
@@ -63,9 +56,8 @@ describe('EnvoyAgent', function () {
       onExit: () => exits++,
     });
     agents.push(envoy);
-    const recorded = (): Recorded[] =>
-      existsSync(recordFile) ? readFileSync(recordFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded) : [];
-    const waitFor = async (predicate: (r: Recorded[]) => boolean) => {
+    const recorded = (): FakeEnvoyEvent[] => readFakeEnvoyRecord(recordFile);
+    const waitFor = async (predicate: (r: FakeEnvoyEvent[]) => boolean) => {
       const deadline = Date.now() + 10_000;
       while (!predicate(recorded())) {
         if (Date.now() > deadline) throw new Error(`fake Envoy did not get there: ${JSON.stringify(recorded())}`);

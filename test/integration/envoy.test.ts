@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalControlPlane } from '../../src/localmesh/index.js';
+import { type FakeEnvoyEvent, readFakeEnvoyRecord } from '../fakes/fake-envoy-binary.js';
 import { AgentProcess, MAIN, TSX_LOADER } from '../support/agent-process.js';
 import { TempDirs } from '../support/tmp.js';
 import { fakeEnvoyMeshOptions, scenarioMesh, writeVmFiles } from '../support/vm-files.js';
@@ -11,13 +12,6 @@ import { freePort } from '../support/ports.js';
 
 const SCENARIO_YAML = fileURLToPath(new URL('../fixtures/localmesh/scenario.yaml', import.meta.url));
 
-
-interface Recorded {
-  event: string;
-  args?: string[];
-  method?: string;
-  url?: string;
-}
 
 describe('Envoy lifecycle and the status server (whole agent with a fake Envoy)', function () {
   this.timeout(60_000);
@@ -64,8 +58,7 @@ describe('Envoy lifecycle and the status server (whole agent with a fake Envoy)'
       },
     });
     cleanups.push(() => agent.stop());
-    const recorded = (): Recorded[] =>
-      existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded) : [];
+    const recorded = (): FakeEnvoyEvent[] => readFakeEnvoyRecord(record);
     const setState = (s: object) => writeFileSync(state, JSON.stringify(s));
     return { cwd, agent, statusPort, recorded, setState, adminPort: envoy.proxyAdminPort ?? 0 };
   }
