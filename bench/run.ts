@@ -6,7 +6,8 @@
  *  - identity: CSR + issuance latency, RSA 2048 vs ECDSA P-256; process start → first certificate
  *    served over SDS (built bundle and from source), and the agent's RSS once it is serving.
  *  - xds: a 20 MB push on an established stream through the agent's xDS proxy vs straight from the
- *    control plane, in interleaved rounds, as a ratio; and the agent's peak RSS.
+ *    control plane, in interleaved rounds, as a ratio; and the agent's peak RSS. A plain TLS byte relay
+ *    in Node runs alongside as a reference: what terminating TLS alone costs on the same core.
  *  - status: process start → /healthz/ready 200 with Envoy disabled and with the fake Envoy; a merged
  *    /stats/prometheus scrape with 10,000 Envoy series.
  *  - dns: dnsperf against the agent's DNS proxy and against dnsmasq serving the same 10,000 names, back

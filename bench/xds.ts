@@ -18,14 +18,17 @@ export async function benchXds(work: string): Promise<void> {
   // The control plane runs in its own process (istiod, the agent and Envoy never share an event loop). Each
   // path keeps one stream open, as Envoy does, and subscribes to its own type URL carrying the same 20 MB,
   // so a push reaches one path at a time. Time: push command → whole response received by the client.
+  // Three paths: direct, through the agent, and through a plain TLS byte relay (the reference: the least
+  // a Node hop that terminates TLS can cost, with no HTTP/2 or gRPC handling at all).
   console.log('\n20 MB push (20,000 Clusters) on an established ADS stream, push → whole response received; interleaved rounds');
   const DIRECT_TYPE = CLUSTER_TYPE_URL;
   const AGENT_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster.Bench';
-  // Pinned like a VM: istiod elsewhere (core 0), the agent and its Envoy sharing the VM (core 1). Unpinned,
+  const RELAY_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster.Relay';
+  // Pinned like a VM: istiod elsewhere (core 0), the hop and its Envoy sharing the VM (core 1). Unpinned,
   // three busy processes on two cores land differently from run to run and the ratio swings 0.7–1.6.
   pinSelf(1);
   const cpProcess = spawn(
-    ...pin(0, [process.execPath, '--expose-gc', '--import', import.meta.resolve('tsx'), path.join(root, 'bench/control-plane-process.ts'), '20000', '1000', DIRECT_TYPE, AGENT_TYPE]),
+    ...pin(0, [process.execPath, '--expose-gc', '--import', import.meta.resolve('tsx'), path.join(root, 'bench/control-plane-process.ts'), '20000', '1000', DIRECT_TYPE, AGENT_TYPE, RELAY_TYPE]),
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const cpLines = createInterface({ input: cpProcess.stdout });
@@ -83,70 +86,92 @@ export async function benchXds(work: string): Promise<void> {
     rootMissing: (_a, f) => `missing ${f}`,
   });
   const direct = await directDialer.newClient();
-  const directStream = openStream(direct, await directDialer.metadata(), DIRECT_TYPE);
-  const agentStream = openStream(viaAgent, new grpc.Metadata(), AGENT_TYPE);
-  const pushBytes = await directStream.next(); // the initial responses: connections and JIT warm
-  await agentStream.next();
+  const directMetadata = await directDialer.metadata();
+  // The reference hop: a plain TLS byte relay in Node (see tls-relay-process.ts), same core as the agent.
+  const relaySocket = path.join(xdsVm, 'relay.sock');
+  const [cpHost = '', cpPort = ''] = remote.address.split(':');
+  const relay = spawn(
+    ...pin(1, [process.execPath, '--import', import.meta.resolve('tsx'), path.join(root, 'bench/tls-relay-process.ts'), relaySocket, cpHost, cpPort, 'istiod.istio-system.svc', path.join(xdsVm, 'etc/certs/root-cert.pem')]),
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise((resolve) => createInterface({ input: relay.stdout }).once('line', resolve));
+  const viaRelay = new grpc.Client(`unix://${relaySocket}`, grpc.credentials.createInsecure(), clientOptions);
+
+  const paths = {
+    direct: { typeUrl: DIRECT_TYPE, stream: openStream(direct, directMetadata, DIRECT_TYPE), hopPid: undefined },
+    agent: { typeUrl: AGENT_TYPE, stream: openStream(viaAgent, new grpc.Metadata(), AGENT_TYPE), hopPid: xdsAgent.pid },
+    relay: { typeUrl: RELAY_TYPE, stream: openStream(viaRelay, directMetadata, RELAY_TYPE), hopPid: relay.pid },
+  };
+  type PathName = keyof typeof paths;
+  const names = Object.keys(paths) as PathName[];
+  const pushBytes = await paths.direct.stream.next(); // the initial responses: connections and JIT warm
+  await Promise.all([paths.agent.stream.next(), paths.relay.stream.next()]);
 
   /**
    * One push, timed on the wall clock shared by all processes. Total: the control plane starts preparing →
    * whole response at the client. Delivery: the control plane has handed the push to its socket → whole
    * response at the client. Both processes of the bench side collect garbage first, so neither pays for
-   * the previous round's; the agent is left alone (its collections are part of the hop's cost).
+   * the previous round's; the hop is left alone (its collections are part of the hop's cost).
    */
-  async function timedPush(stream: ReturnType<typeof openStream>, typeUrl: string): Promise<{ totalMs: number; cpMs: number; deliveryMs: number }> {
-    const received = stream.next();
-    cpProcess.stdin.write(`push ${typeUrl}\n`);
+  async function timedPush(name: PathName): Promise<{ totalMs: number; cpMs: number; deliveryMs: number }> {
+    const received = paths[name].stream.next();
+    cpProcess.stdin.write(`push ${paths[name].typeUrl}\n`);
     const [, cpMs, cpStartWall, cpDoneWall] = (await cpLine()).split(' ');
     await received;
     const done = performance.timeOrigin + performance.now();
     return { totalMs: done - Number(cpStartWall), cpMs: Number(cpMs), deliveryMs: done - Number(cpDoneWall) };
   }
   const pushRounds = Math.max(20, ROUNDS);
-  const direct_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0 };
-  const agent_ = { total: [] as number[], delivery: [] as number[], clientCpu: 0, agentCpu: 0 };
-  const cpTimes = { direct: [] as number[], agent: [] as number[] };
-  const pairRatios: number[] = [];
+  const results = Object.fromEntries(names.map((name) => [name, { total: [] as number[], delivery: [] as number[], cp: [] as number[], clientCpu: 0, hopCpu: 0 }])) as Record<
+    PathName,
+    { total: number[]; delivery: number[]; cp: number[]; clientCpu: number; hopCpu: number }
+  >;
+  const pairRatios: Record<'agent' | 'relay', number[]> = { agent: [], relay: [] };
   for (let i = 0; i < pushRounds; i++) {
-    // Alternate which path goes first, so neither always follows the other's garbage.
-    const order = i % 2 === 0 ? (['direct', 'agent'] as const) : (['agent', 'direct'] as const);
-    const round: Record<'direct' | 'agent', number> = { direct: 0, agent: 0 };
-    for (const path_ of order) {
+    // Rotate which path goes first, so none always follows another's garbage.
+    const order = names.map((_, k) => names[(i + k) % names.length] as PathName);
+    const round = { direct: 0, agent: 0, relay: 0 };
+    for (const name of order) {
       collectGarbage();
+      const hopPid = paths[name].hopPid;
       const clientBefore = cpuMs(process.pid);
-      const agentBefore = cpuMs(xdsAgent.pid);
-      const result = path_ === 'direct' ? await timedPush(directStream, DIRECT_TYPE) : await timedPush(agentStream, AGENT_TYPE);
-      const into = path_ === 'direct' ? direct_ : agent_;
+      const hopBefore = hopPid ? cpuMs(hopPid) : 0;
+      const result = await timedPush(name);
+      const into = results[name];
       into.clientCpu += cpuMs(process.pid) - clientBefore;
-      if (path_ === 'agent') agent_.agentCpu += cpuMs(xdsAgent.pid) - agentBefore;
+      if (hopPid) into.hopCpu += cpuMs(hopPid) - hopBefore;
       into.total.push(result.totalMs);
       into.delivery.push(result.deliveryMs);
-      cpTimes[path_].push(result.cpMs);
-      round[path_] = result.totalMs;
+      into.cp.push(result.cpMs);
+      round[name] = result.totalMs;
     }
-    pairRatios.push(round.agent / round.direct);
+    pairRatios.agent.push(round.agent / round.direct);
+    pairRatios.relay.push(round.relay / round.direct);
   }
   const peakMb = memoryMb(xdsAgent.pid, 'VmHWM');
-  const directTotal = stats(direct_.total);
-  const agentTotal = stats(agent_.total);
-  const directDelivery = stats(direct_.delivery);
-  const agentDelivery = stats(agent_.delivery);
-  console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, directTotal));
-  console.log(row('through the agent (TLS upstream → unix socket)', agentTotal));
-  console.log(row('  the control plane preparing each push, direct', stats(cpTimes.direct)));
-  console.log(row('  the control plane preparing each push, agent', stats(cpTimes.agent)));
-  console.log(row('delivery only, direct', directDelivery));
-  console.log(row('delivery only, through the agent', agentDelivery));
+  const total = (name: PathName) => stats(results[name].total);
+  const delivery = (name: PathName) => stats(results[name].delivery);
+  console.log(row(`direct from the control plane (${(pushBytes / 1e6).toFixed(1)} MB)`, total('direct')));
+  console.log(row('through the agent (TLS upstream → unix socket)', total('agent')));
+  console.log(row('through a plain TLS relay (reference)', total('relay')));
+  for (const name of names) console.log(row(`  the control plane preparing each push, ${name}`, stats(results[name].cp)));
+  for (const name of names) console.log(row(`delivery only, ${name}`, delivery(name)));
   const perPush = (ms: number) => `${(ms / pushRounds).toFixed(0)} ms`;
-  console.log(`CPU per push on the VM's core: direct, client ${perPush(direct_.clientCpu)}; through the agent, agent ${perPush(agent_.agentCpu)} + client ${perPush(agent_.clientCpu)}`);
-  console.log(`ratio through-agent/direct, push → received: median of ${pushRounds} paired rounds ${stats(pairRatios).p50.toFixed(2)}, of means ${(agentTotal.mean / directTotal.mean).toFixed(2)}   (goal ≤ 1.10)`);
-  console.log(`ratio through-agent/direct, delivery only: of medians ${(agentDelivery.p50 / directDelivery.p50).toFixed(2)}, of means ${(agentDelivery.mean / directDelivery.mean).toFixed(2)}`);
-  console.log(hasTaskset ? 'pinned: control plane on core 0; agent and client on core 1' : 'not pinned (no taskset): expect wide run-to-run variation');
+  console.log(
+    `CPU per push on the VM's core: direct, client ${perPush(results.direct.clientCpu)}; through the agent, agent ${perPush(results.agent.hopCpu)} + client ${perPush(results.agent.clientCpu)}; through the relay, relay ${perPush(results.relay.hopCpu)} + client ${perPush(results.relay.clientCpu)}`,
+  );
+  for (const name of ['agent', 'relay'] as const) {
+    const label = name === 'agent' ? 'through-agent/direct' : 'through-relay/direct (reference)';
+    console.log(`ratio ${label}, push → received: median of ${pushRounds} rounds ${stats(pairRatios[name]).p50.toFixed(2)}, of means ${(total(name).mean / total('direct').mean).toFixed(2)}${name === 'agent' ? '   (goal ≤ 1.10)' : ''}`);
+    console.log(`ratio ${label}, delivery only: of medians ${(delivery(name).p50 / delivery('direct').p50).toFixed(2)}, of means ${(delivery(name).mean / delivery('direct').mean).toFixed(2)}`);
+  }
+  console.log(hasTaskset ? 'pinned: control plane on core 0; the agent, the relay and the client on core 1' : 'not pinned (no taskset): expect wide run-to-run variation');
   console.log(`agent peak RSS (VmHWM) over its whole run, pushes included: ${peakMb.toFixed(1)} MB`);
-  directStream.close();
-  agentStream.close();
+  for (const { stream } of Object.values(paths)) stream.close();
   viaAgent.close();
+  viaRelay.close();
   direct.close();
+  relay.kill('SIGTERM');
   xdsAgent.kill('SIGTERM');
   await new Promise((r) => xdsAgent.once('exit', r));
   cpProcess.stdin.end();
