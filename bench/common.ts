@@ -1,6 +1,6 @@
 /** Shared by the benchmark sections: statistics, output rows, CPU pinning, a quiet logger. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import path from 'node:path';
@@ -51,15 +51,21 @@ export function memoryMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): num
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
 }
 
-/** CPU time (user + system) a process has used so far, from /proc/<pid>/stat, in ms. */
+/**
+ * CPU time a process has used so far, in ms: the sum over its threads of the scheduler's on-CPU time
+ * (/proc/<pid>/task/<tid>/schedstat, in ns), which is exact where /proc/<pid>/stat counts 10 ms ticks.
+ */
 export function cpuMs(pid: number | undefined): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1e6;
 }
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -24,6 +24,7 @@ export async function benchXds(work: string): Promise<void> {
   const DIRECT_TYPE = CLUSTER_TYPE_URL;
   const AGENT_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster.Bench';
   const RELAY_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster.Relay';
+  const PUSH_TIMEOUT_MS = 30_000;
   // Pinned like a VM: istiod elsewhere (core 0), the hop and its Envoy sharing the VM (core 1). Unpinned,
   // three busy processes on two cores land differently from run to run and the ratio swings 0.7–1.6.
   pinSelf(1);
@@ -46,15 +47,34 @@ export async function benchXds(work: string): Promise<void> {
       error_detail: null,
     });
 
-  /** One long-lived ADS stream; next() resolves with the size of the next whole response. */
+  /**
+   * One long-lived ADS stream; next() resolves with the size of the next whole response. A response
+   * nobody waited for, or one that never comes, fails the bench instead of leaving it waiting forever.
+   */
   function openStream(client: grpc.Client, metadata: grpc.Metadata, typeUrl: string) {
     const call = client.makeBidiStreamRequest(ads.path, ads.requestSerialize, ads.responseDeserialize, metadata);
     const waiting: ((bytes: number) => void)[] = [];
-    call.on('data', (b: Buffer) => waiting.shift()?.(b.length));
+    let unasked = 0;
+    call.on('data', (b: Buffer) => {
+      const resolve = waiting.shift();
+      if (resolve) resolve(b.length);
+      else unasked++;
+    });
     call.on('error', () => undefined);
     call.write(subscribe(typeUrl));
     return {
-      next: () => new Promise<number>((resolve) => waiting.push(resolve)),
+      next: () =>
+        new Promise<number>((resolve, reject) => {
+          if (unasked > 0) {
+            reject(new Error(`${typeUrl}: a response arrived that no push asked for`));
+            return;
+          }
+          const timer = setTimeout(() => reject(new Error(`${typeUrl}: no response within ${PUSH_TIMEOUT_MS / 1000} s`)), PUSH_TIMEOUT_MS);
+          waiting.push((bytes) => {
+            clearTimeout(timer);
+            resolve(bytes);
+          });
+        }),
       close: () => call.cancel(),
     };
   }
@@ -68,7 +88,7 @@ export async function benchXds(work: string): Promise<void> {
   });
   const xdsSocket = path.join(xdsVm, 'etc/istio/proxy/XDS');
   while (!existsSync(xdsSocket)) await new Promise((r) => setTimeout(r, 5));
-  // The Envoy stand-in gets the same HTTP/2 window as the direct client, so only the hop differs.
+  // Every client gets the window of the agent's own upstream connection, so only the hop differs.
   const clientOptions = { 'grpc.max_receive_message_length': -1, 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW };
   const viaAgent = new grpc.Client(`unix://${xdsSocket}`, grpc.credentials.createInsecure(), clientOptions);
   const directDialer = new IstiodDialer({
@@ -104,8 +124,9 @@ export async function benchXds(work: string): Promise<void> {
   };
   type PathName = keyof typeof paths;
   const names = Object.keys(paths) as PathName[];
-  const pushBytes = await paths.direct.stream.next(); // the initial responses: connections and JIT warm
-  await Promise.all([paths.agent.stream.next(), paths.relay.stream.next()]);
+  // The initial responses (connections up). Wait for all three at once: a response that arrives while
+  // nobody waits for it would be dropped, and the next wait on that stream would never end.
+  const [pushBytes = 0] = await Promise.all(names.map((name) => paths[name].stream.next()));
 
   /**
    * One push, timed on the wall clock shared by all processes. Total: the control plane starts preparing →
@@ -127,9 +148,13 @@ export async function benchXds(work: string): Promise<void> {
     { total: number[]; delivery: number[]; cp: number[]; clientCpu: number; hopCpu: number }
   >;
   const pairRatios: Record<'agent' | 'relay', number[]> = { agent: [], relay: [] };
-  for (let i = 0; i < pushRounds; i++) {
+  // The first rounds warm the JIT in every process and are left out, as a VM's agent runs for days;
+  // what they cost the agent is printed on a line of its own.
+  const WARMUP_ROUNDS = 3;
+  const warmup = { agentCpu: 0, agentTotal: [] as number[] };
+  for (let i = -WARMUP_ROUNDS; i < pushRounds; i++) {
     // Rotate which path goes first, so none always follows another's garbage.
-    const order = names.map((_, k) => names[(i + k) % names.length] as PathName);
+    const order = names.map((_, k) => names[(i + WARMUP_ROUNDS + k) % names.length] as PathName);
     const round = { direct: 0, agent: 0, relay: 0 };
     for (const name of order) {
       collectGarbage();
@@ -137,14 +162,24 @@ export async function benchXds(work: string): Promise<void> {
       const clientBefore = cpuMs(process.pid);
       const hopBefore = hopPid ? cpuMs(hopPid) : 0;
       const result = await timedPush(name);
+      const clientCpu = cpuMs(process.pid) - clientBefore;
+      const hopCpu = hopPid ? cpuMs(hopPid) - hopBefore : 0;
+      if (i < 0) {
+        if (name === 'agent') {
+          warmup.agentCpu += hopCpu;
+          warmup.agentTotal.push(result.totalMs);
+        }
+        continue;
+      }
       const into = results[name];
-      into.clientCpu += cpuMs(process.pid) - clientBefore;
-      if (hopPid) into.hopCpu += cpuMs(hopPid) - hopBefore;
+      into.clientCpu += clientCpu;
+      into.hopCpu += hopCpu;
       into.total.push(result.totalMs);
       into.delivery.push(result.deliveryMs);
       into.cp.push(result.cpMs);
       round[name] = result.totalMs;
     }
+    if (i < 0) continue;
     pairRatios.agent.push(round.agent / round.direct);
     pairRatios.relay.push(round.relay / round.direct);
   }
@@ -165,6 +200,9 @@ export async function benchXds(work: string): Promise<void> {
     console.log(`ratio ${label}, push → received: median of ${pushRounds} rounds ${stats(pairRatios[name]).p50.toFixed(2)}, of means ${(total(name).mean / total('direct').mean).toFixed(2)}${name === 'agent' ? '   (goal ≤ 1.10)' : ''}`);
     console.log(`ratio ${label}, delivery only: of medians ${(delivery(name).p50 / delivery('direct').p50).toFixed(2)}, of means ${(delivery(name).mean / delivery('direct').mean).toFixed(2)}`);
   }
+  console.log(
+    `left out, the ${WARMUP_ROUNDS} warm-up rounds: through the agent mean ${stats(warmup.agentTotal).mean.toFixed(1)} ms, agent CPU ${(warmup.agentCpu / WARMUP_ROUNDS).toFixed(0)} ms per push`,
+  );
   console.log(hasTaskset ? 'pinned: control plane on core 0; the agent, the relay and the client on core 1' : 'not pinned (no taskset): expect wide run-to-run variation');
   console.log(`agent peak RSS (VmHWM) over its whole run, pushes included: ${peakMb.toFixed(1)} MB`);
   for (const { stream } of Object.values(paths)) stream.close();
