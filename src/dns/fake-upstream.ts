@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { listenOn } from '../../test/support/ports.js';
 
 /** A query as the fake upstream received it. */
 export interface ReceivedQuery {
@@ -39,10 +40,7 @@ export class FakeUpstream {
       const port = udp.address().port;
       const tcp = net.createServer((socket) => this.#onConnection(socket));
       try {
-        await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject);
-          tcp.listen(port, '127.0.0.1', resolve);
-        });
+        await listenOn(tcp, port);
       } catch (err) {
         udp.close();
         if (attempt < 10) continue;

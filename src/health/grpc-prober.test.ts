@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { Cleanups, Harness, TestGrpcHealthServer, unusedPort, waitUntil } from './health-test-support.js';
+import { Cleanups, Harness, TestGrpcHealthServer, freePort, waitUntil } from './health-test-support.js';
 import { decodeHealthCheckResponse, encodeHealthCheckRequest } from './grpc-prober.js';
 
 describe('gRPC readiness probe', () => {
@@ -99,7 +99,7 @@ describe('gRPC readiness probe', () => {
   });
 
   it('reports a port nobody listens on as a connect failure', async () => {
-    const port = await unusedPort();
+    const port = await freePort();
     const h = new Harness(cleanups, { grpc: { port } });
     await h.start();
     await h.waitRound(1);

@@ -4,17 +4,20 @@
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { ReadinessProbe } from '../config/types.js';
 import type { HealthReport } from '../xds/index.js';
 import { FakeClock } from '../../test/fakes/fake-clock.js';
 import { LogCapture } from '../../test/support/log-capture.js';
+import { listenOn } from '../../test/support/ports.js';
 import { selfSignedCertificate } from '../../test/support/self-signed.js';
 import { WorkloadHealthChecker, type WorkloadHealthCheckerDeps } from './workload-health-checker.js';
 
 /** Cleanups registered right after each resource is made; run in reverse by `run()` (afterEach). */
+export { freePort } from '../../test/support/ports.js';
+
 export class Cleanups {
   readonly #fns: (() => unknown)[] = [];
   add(fn: () => unknown): void {
@@ -153,12 +156,8 @@ export class TestHttpServer {
       res.writeHead(behaviour.status, { 'content-type': 'text/plain' }).end('probe answer\n');
     };
     const server = this.tls ? https.createServer(this.tls, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, this.host, () => resolve());
-    });
+    this.port = await listenOn(server, port, this.host);
     this.#server = server;
-    this.port = (server.address() as AddressInfo).port;
     return this;
   }
 
@@ -198,12 +197,8 @@ export class TestTcpServer {
       socket.on('error', () => undefined);
       socket.end();
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
+    this.port = await listenOn(server, port);
     this.#server = server;
-    this.port = (server.address() as AddressInfo).port;
     return this;
   }
 
@@ -214,14 +209,6 @@ export class TestTcpServer {
   }
 }
 
-/** A port nobody listens on (bound, then released). */
-export async function unusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 // ---- gRPC ----
 

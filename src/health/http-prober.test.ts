@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { ReadinessProbe } from '../config/types.js';
-import { Cleanups, Harness, TestHttpServer, localhostCertificate, unusedPort, waitUntil } from './health-test-support.js';
+import { Cleanups, Harness, TestHttpServer, localhostCertificate, freePort, waitUntil } from './health-test-support.js';
 
 describe('HTTP readiness probe', () => {
   const cleanups = new Cleanups();
@@ -135,7 +135,7 @@ describe('HTTP readiness probe', () => {
   });
 
   it('reports the connect error for a port nobody listens on', async () => {
-    const port = await unusedPort();
+    const port = await freePort();
     const h = new Harness(cleanups, { httpGet: { port, host: '127.0.0.1' } });
     await h.start();
     await h.waitRound(1);

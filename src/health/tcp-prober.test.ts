@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Cleanups, Harness, TestTcpServer, unusedPort } from './health-test-support.js';
+import { Cleanups, Harness, TestTcpServer, freePort } from './health-test-support.js';
 import { TcpProber } from './tcp-prober.js';
 
 describe('TCP readiness probe', () => {
@@ -43,7 +43,7 @@ describe('TCP readiness probe', () => {
   });
 
   it('reports the connect error for a port nobody listens on', async () => {
-    const port = await unusedPort();
+    const port = await freePort();
     const h = new Harness(cleanups, { tcpSocket: { port } });
     await h.start();
     await h.waitRound(1);

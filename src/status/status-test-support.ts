@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOn } from '../../test/support/ports.js';
 
 export interface RecordedRequest {
   path: string;
@@ -64,7 +65,7 @@ export class FakeEnvoy {
   }
 
   async start(): Promise<void> {
-    await Promise.all([listen(this.#admin), listen(this.#prometheus)]);
+    await Promise.all([listenOn(this.#admin, 0), listenOn(this.#prometheus, 0)]);
   }
 
   async close(): Promise<void> {
@@ -73,13 +74,6 @@ export class FakeEnvoy {
 }
 
 export { freePort } from '../../test/support/ports.js';
-
-function listen(server: http.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-}
 
 function shut(server: http.Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
