@@ -147,7 +147,6 @@ export async function benchXds(work: string): Promise<void> {
     PathName,
     { total: number[]; delivery: number[]; cp: number[]; clientCpu: number; hopCpu: number }
   >;
-  const pairRatios: Record<'agent' | 'relay', number[]> = { agent: [], relay: [] };
   // The first rounds warm the JIT in every process and are left out, as a VM's agent runs for days;
   // what they cost the agent is printed on a line of its own.
   const WARMUP_ROUNDS = 3;
@@ -155,7 +154,6 @@ export async function benchXds(work: string): Promise<void> {
   for (let i = -WARMUP_ROUNDS; i < pushRounds; i++) {
     // Rotate which path goes first, so none always follows another's garbage.
     const order = names.map((_, k) => names[(i + WARMUP_ROUNDS + k) % names.length] as PathName);
-    const round = { direct: 0, agent: 0, relay: 0 };
     for (const name of order) {
       collectGarbage();
       const hopPid = paths[name].hopPid;
@@ -177,12 +175,10 @@ export async function benchXds(work: string): Promise<void> {
       into.total.push(result.totalMs);
       into.delivery.push(result.deliveryMs);
       into.cp.push(result.cpMs);
-      round[name] = result.totalMs;
     }
-    if (i < 0) continue;
-    pairRatios.agent.push(round.agent / round.direct);
-    pairRatios.relay.push(round.relay / round.direct);
   }
+  // Round k's push on each path is element k of its totals.
+  const pairRatios = (name: 'agent' | 'relay') => results[name].total.map((ms, k) => ms / (results.direct.total[k] ?? NaN));
   const peakMb = memoryMb(xdsAgent.pid, 'VmHWM');
   const total = (name: PathName) => stats(results[name].total);
   const delivery = (name: PathName) => stats(results[name].delivery);
@@ -197,7 +193,7 @@ export async function benchXds(work: string): Promise<void> {
   );
   for (const name of ['agent', 'relay'] as const) {
     const label = name === 'agent' ? 'through-agent/direct' : 'through-relay/direct (reference)';
-    console.log(`ratio ${label}, push → received: median of ${pushRounds} rounds ${stats(pairRatios[name]).p50.toFixed(2)}, of means ${(total(name).mean / total('direct').mean).toFixed(2)}${name === 'agent' ? '   (goal ≤ 1.10)' : ''}`);
+    console.log(`ratio ${label}, push → received: median of ${pushRounds} rounds ${stats(pairRatios(name)).p50.toFixed(2)}, of means ${(total(name).mean / total('direct').mean).toFixed(2)}${name === 'agent' ? '   (goal ≤ 1.10)' : ''}`);
     console.log(`ratio ${label}, delivery only: of medians ${(delivery(name).p50 / delivery('direct').p50).toFixed(2)}, of means ${(delivery(name).mean / delivery('direct').mean).toFixed(2)}`);
   }
   console.log(
